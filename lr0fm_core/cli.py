@@ -178,9 +178,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _model_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="ViT-B-32", help="open_clip architecture (default ViT-B-32; see `lr0fm models`)")
-    p.add_argument("--pretrained", default="openai",
-                   help="open_clip pretrained tag, or 'none' for an untrained random-init model (default openai)")
+    p.add_argument("--model", default="clip-vit-b-32",
+                   help="registry key from `lr0fm models` or an open_clip architecture (default clip-vit-b-32)")
+    p.add_argument("--pretrained", help="open_clip pretrained tag (default: the registry's tag for --model), "
+                                        "or 'none' for an untrained random-init model")
     p.add_argument("--checkpoint", help="local weights: .safetensors / state-dict file, or a folder holding one")
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
 

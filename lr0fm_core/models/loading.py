@@ -82,20 +82,22 @@ class LoadedModel:
 
 
 def load_model(
-    name: str,
-    pretrained: str | None = RANDOM_INIT,
+    model: str,
+    pretrained: str | None = None,
     checkpoint: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
 ) -> LoadedModel:
-    """Build open_clip model ``name`` with weights from a tag, a checkpoint, or random init.
+    """Build a model with weights from a pretrained tag, a local checkpoint, or random init.
 
-    With a checkpoint, ``pretrained`` may name the tag the checkpoint was trained as, so that its
-    preprocessing (mean/std) and activation (QuickGELU) are used; otherwise it is ignored.
+    ``model`` is a registry key (``lr0fm models``, e.g. ``clip-vit-b-32``) or an open_clip model
+    name. ``pretrained`` is an open_clip tag or ``"none"``; left out, it is the registry's tag for a
+    key (or for the only registered tag of a name). With a checkpoint, the tag (if any) only sets
+    the preprocessing (mean/std) and activation (QuickGELU) the weights were trained with.
     """
+    name, pretrained = resolve_model(model, pretrained, checkpoint is not None)
     _check_model_name(name)
     device = torch.device(device) if device is not None else config.default_device()
-    pretrained = (pretrained or RANDOM_INIT).strip()
-    tag_cfg = {} if pretrained.lower() == RANDOM_INIT else _tag_config(name, pretrained)
+    tag_cfg = {} if pretrained == RANDOM_INIT else _tag_config(name, pretrained)
 
     if checkpoint is not None:
         weights_path = resolve_checkpoint(checkpoint)
@@ -124,6 +126,28 @@ def load_model(
         device=device,
         checkpoint=str(weights_path) if checkpoint is not None else None,
     )
+
+
+def resolve_model(model: str, pretrained: str | None, has_checkpoint: bool = False) -> tuple[str, str]:
+    """(open_clip name, tag or "none") for a registry key or open_clip name; see :func:`load_model`."""
+    from .registry import list_models
+
+    model = model.strip()
+    specs = [s for s in list_models() if model.lower() in (s.key, s.open_clip_name.lower())]
+    by_key = [s for s in specs if s.key == model.lower()]
+    if pretrained is not None:
+        pretrained = pretrained.strip()
+        tag = RANDOM_INIT if pretrained.lower() == RANDOM_INIT else pretrained
+        return (by_key[0].open_clip_name if by_key else model), tag
+    if by_key or len(specs) == 1:
+        spec = (by_key or specs)[0]
+        return spec.open_clip_name, spec.pretrained_tag
+    if has_checkpoint:
+        return model, RANDOM_INIT  # the checkpoint alone decides the weights
+    _check_model_name(model)
+    tags = ", ".join(s.pretrained_tag for s in specs) or ", ".join(open_clip.list_pretrained_tags_by_model(model))
+    raise ModelLoadError(f"say which weights {model} should use: --pretrained TAG ({tags or 'no tags known'}), "
+                         f"--checkpoint PATH, or --pretrained none")
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
