@@ -57,8 +57,8 @@ def run_models(args) -> None:
 def run_predict(args) -> None:
     from .io import load_image
     from .models.loading import UNTRAINED_WARNING, load_model
-    from .pipeline import parse_resolution
     from .predict import predict
+    from .resolution import parse_resolution
     from .zeroshot.head import build_zero_shot_head
     from .zeroshot.labels import resolve_label_set
 
@@ -93,13 +93,12 @@ def run_degrade(args) -> None:
 
 
 def run_metrics(args) -> None:
-    from .metrics import load_weights, metrics_report, read_results_table
-    from .pipeline import parse_resolution
+    from .metrics import metrics_report, read_results_table
+    from .resolution import parse_resolution
 
     table = read_results_table(args.table)
-    weights = load_weights(args.weights, sorted(table["dataset"].unique())) if args.weights else None
     report = metrics_report(table, parse_resolution(args.resolution), alpha=args.alpha,
-                            weights=weights, per_dataset=args.per_dataset)
+                            weights=args.weights, per_dataset=args.per_dataset)
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -112,7 +111,7 @@ def run_metrics(args) -> None:
 
 def run_optimize_weights(args) -> None:
     from .metrics import optimize_weights, read_results_table
-    from .pipeline import parse_resolution
+    from .resolution import parse_resolution
 
     table = read_results_table(args.table)
     result = optimize_weights(table, parse_resolution(args.resolution), alpha=args.alpha,

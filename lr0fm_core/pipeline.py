@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter
 
-HR = "hr"
+from .resolution import HR, Resolution, parse_resolution
+
 PAPER_RESOLUTIONS = (16, 32, 64, 128)
-Resolution = Union[int, str]  # a pixel count or "hr"
 
 INTERPOLATIONS = {  # name -> PIL filter
     "nearest": Image.Resampling.NEAREST,
@@ -75,20 +75,6 @@ class Degradation:
 
 
 PAPER = Degradation()
-
-
-def parse_resolution(value: Resolution) -> Resolution:
-    """``"hr"`` or a positive int, from user text such as ``"32"``, ``"HR"`` or ``32``."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text == HR:
-            return HR
-        if not text.isdigit():
-            raise ValueError(f"resolution must be a positive integer or 'hr', got {value!r}")
-        value = int(text)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"resolution must be a positive integer or 'hr', got {value!r}")
-    return int(value)
 
 
 def shorter_side_size(width: int, height: int, size: int) -> tuple[int, int]:

@@ -113,3 +113,53 @@ def test_argument_errors_exit_with_usage(capsys):
         main(["predict"])
     assert info.value.code == 2
     assert "usage" in capsys.readouterr().err
+
+
+def write_results(path, rows):
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["model", "dataset", "resolution", "top1", "n_classes"])
+        writer.writerows(rows)
+    return path
+
+
+def small_results(tmp_path):
+    """Three models on three datasets; model c degrades least, model a most."""
+    rows = []
+    for model, keep in (("a", 0.2), ("b", 0.5), ("c", 0.8)):
+        for dataset, hr, classes in (("imagenet", 0.7, 1000), ("dtd", 0.5, 47), ("eurosat", 0.6, 10)):
+            rows += [(model, dataset, "hr", hr, classes), (model, dataset, 16, round(hr * keep, 4), classes)]
+    return write_results(tmp_path / "results.csv", rows)
+
+
+def test_metrics_json_in_percent(capsys, tmp_path):
+    code, out, err = run(capsys, "metrics", small_results(tmp_path), "--resolution", "16", "--json", "--per-dataset")
+    assert code == 0, err
+    report = json.loads(out)
+    models = {m["model"]: m for m in report["models"]}
+    assert [m["model"] for m in report["models"]] == ["c", "b", "a"]
+    assert models["c"]["rank_war"] == 1
+    assert models["b"]["SAR"] == pytest.approx(50.0, abs=0.05)  # γ = 0.5 on every dataset
+    assert models["a"]["ACC"] == pytest.approx(100 * (0.14 + 0.1 + 0.12) / 3, abs=0.05)
+    assert {d["dataset"] for d in report["datasets"]} == {"imagenet", "dtd", "eurosat"}
+    assert len(report["per_dataset"]) == 9
+
+
+def test_optimize_weights_then_metrics_with_those_weights(capsys, tmp_path):
+    table = small_results(tmp_path)
+    weights_file = tmp_path / "w.json"
+    code, out, err = run(capsys, "optimize-weights", table, "--resolution", "16", "--seed", "3", "--out", weights_file)
+    assert code == 0, err and "objective" in out
+    weights = json.loads(weights_file.read_text())
+    assert set(weights) == {"imagenet", "dtd", "eurosat"} and all(0.01 <= w <= 1 for w in weights.values())
+    code, out, err = run(capsys, "metrics", table, "--resolution", "16", "--weights", weights_file, "--json")
+    assert code == 0, err
+    assert {d["dataset"]: d["weight"] for d in json.loads(out)["datasets"]} == pytest.approx(weights)
+
+
+def test_metrics_rejects_a_malformed_table_in_one_line(capsys, tmp_path):
+    table = write_results(tmp_path / "bad.csv", [("a", "dtd", 16, 0.3, 47), ("a", "dtd", 16, 0.3, 47)])
+    code, out, err = run(capsys, "metrics", table, "--resolution", "16")
+    assert_one_line_error(code, err, "duplicate")
