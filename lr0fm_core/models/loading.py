@@ -101,7 +101,7 @@ def load_model(
 
     if checkpoint is not None:
         weights_path = resolve_checkpoint(checkpoint)
-        source, weights_id = "checkpoint", _file_identity(weights_path)
+        source, weights_id = "checkpoint", f"{_file_identity(weights_path)}|as:{pretrained}"
     elif tag_cfg:
         weights_path = _fetch_tag_weights(name, pretrained, tag_cfg)
         source, weights_id = pretrained, f"tag:{pretrained}"
@@ -109,13 +109,13 @@ def load_model(
         weights_path = None
         source, weights_id = RANDOM_INIT, f"random:{RANDOM_INIT_SEED}:open_clip-{open_clip.__version__}"
 
-    model = _build(name, tag_cfg)
+    network = _build(name, tag_cfg)
     if weights_path is not None:
-        _load_weights(model, name, weights_path)
-    model = model.to(device).eval()
-    pp = open_clip.get_model_preprocess_cfg(model)
+        _load_weights(network, name, weights_path)
+    network = network.to(device).eval()
+    pp = open_clip.get_model_preprocess_cfg(network)
     return LoadedModel(
-        model=model,
+        model=network,
         tokenizer=_tokenizer(name),
         name=name,
         pretrained=source,
