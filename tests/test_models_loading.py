@@ -157,3 +157,14 @@ def test_real_checkpoint_predicts_the_labeled_photos(labeled_photos):
         top5 = predict(loaded, head, image, ["hr"], topk=5)[0].labels
         hits += head.classnames[int(row["label_index"])] in top5
     assert hits / len(imagenet_rows) > 0.7  # a real CLIP gets most of these right at HR
+
+
+def test_hugging_face_tokenizer_offline_fails_fast(monkeypatch):
+    """SigLIP's tokenizer lives on the hub: without network and cache, say so within seconds."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "https://127.0.0.1:9")
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError, match="tokenizer of ViT-B-16-SigLIP"):
+        load_model("ViT-B-16-SigLIP", "none")
+    assert time.monotonic() - start < 10

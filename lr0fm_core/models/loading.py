@@ -109,6 +109,7 @@ def load_model(
         weights_path = None
         source, weights_id = RANDOM_INIT, f"random:{RANDOM_INIT_SEED}:open_clip-{open_clip.__version__}"
 
+    tokenizer = _tokenizer(name)
     network = _build(name, tag_cfg)
     if weights_path is not None:
         _load_weights(network, name, weights_path)
@@ -116,7 +117,7 @@ def load_model(
     pp = open_clip.get_model_preprocess_cfg(network)
     return LoadedModel(
         model=network,
-        tokenizer=_tokenizer(name),
+        tokenizer=tokenizer,
         name=name,
         pretrained=source,
         weights_id=f"{name}|{weights_id}",
@@ -284,14 +285,25 @@ def _load_weights(model: torch.nn.Module, name: str, path: Path) -> None:
 
 
 def _tokenizer(name: str):
-    try:
-        with _quiet_libraries():
+    """open_clip's tokenizer; Hugging Face tokenizers come from the cache, or the hub when reachable."""
+    hf_name = (open_clip.get_model_config(name) or {}).get("text_cfg", {}).get("hf_tokenizer_name")
+    with _quiet_libraries():
+        if hf_name is None:
             return open_clip.get_tokenizer(name)
-    except Exception as exc:
-        raise WeightsUnavailableError(
-            f"the tokenizer of {name} could not be loaded ({str(exc).splitlines()[0][:200]}); "
-            f"Hugging Face tokenizers download once on a connected machine and are cached"
-        ) from exc
+        try:
+            return open_clip.get_tokenizer(name, cache_dir=config.weights_dir(), local_files_only=True)
+        except Exception:  # not cached yet
+            pass
+        reason = "offline mode is set (LR0FM_OFFLINE)" if config.offline() else _unreachable(_weights_host({"hf_hub": hf_name}))
+        if reason is None:
+            try:
+                return open_clip.get_tokenizer(name, cache_dir=config.weights_dir())
+            except Exception as exc:
+                reason = str(exc).splitlines()[0][:200]
+    raise WeightsUnavailableError(
+        f"the tokenizer of {name} ({hf_name} on the Hugging Face hub) could not be fetched: {reason}. "
+        f"It downloads once on a connected machine and is cached (set HF_HOME or LR0FM_WEIGHTS_DIR to share a cache)."
+    )
 
 
 def _file_identity(path: Path) -> str:
