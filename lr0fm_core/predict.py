@@ -52,18 +52,22 @@ def encode_resolutions(loaded: LoadedModel, image: Image.Image, resolutions: Seq
     cache = loaded.feature_cache
     digest = image_digest(image)
     keys = [(digest, r, degradation.key()) for r in resolutions]
-    missing = [i for i, key in enumerate(keys) if key not in cache]
+    with loaded.cache_lock:
+        missing = [i for i, key in enumerate(keys) if key not in cache]
+    encoded = {}
     if missing:
         views = [model_view(image, resolutions[i], loaded.resolution, degradation) for i in missing]
         batch = to_model_input(views, loaded.mean, loaded.std).to(loaded.device)
         features = F.normalize(loaded.model.encode_image(batch).float(), dim=-1)
-        for i, feature in zip(missing, features):
-            cache[keys[i]] = feature
-    for key in keys:
-        cache.move_to_end(key)
-    while len(cache) > FEATURE_CACHE_SIZE:
-        cache.popitem(last=False)
-    return torch.stack([cache[key] for key in keys])
+        encoded = {keys[i]: feature for i, feature in zip(missing, features)}
+    with loaded.cache_lock:
+        cache.update(encoded)
+        found = torch.stack([cache[key] for key in keys])
+        for key in keys:
+            cache.move_to_end(key)
+        while len(cache) > FEATURE_CACHE_SIZE:
+            cache.popitem(last=False)
+    return found
 
 
 @torch.inference_mode()

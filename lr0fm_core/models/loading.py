@@ -17,6 +17,7 @@ import difflib
 import logging
 import os
 import socket
+import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class LoadedModel:
     device: torch.device
     checkpoint: str | None = None
     feature_cache: OrderedDict = field(default_factory=OrderedDict, repr=False)  # used by lr0fm_core.predict
+    cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # app sessions share models
 
     @property
     def untrained(self) -> bool:
