@@ -6,15 +6,19 @@ trunks (``trunk.patch_embed``, ``trunk.blocks``). :func:`vision_layout` finds th
 :func:`capture_layers` records, during one forward, the patch-embedding output and every block's
 output as batch-first token tensors ``(B, tokens, width)``: the N + 1 layers of the paper's
 layer-wise analysis (Fig. 7 right) and the activations Grad-CAM reads (Fig. 16).
+:func:`add_to_spatial_tokens` adds tensors to the spatial tokens after patchification and at every
+block's input: where LR-TK0's LR tokens go (Fig. 10 left).
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 PATCH_EMBED = "patch_embed"
 
@@ -34,6 +38,7 @@ class VisionLayout:
     grid: tuple[int, int]  # patches per column and row at the model's native resolution
     width: int
     batch_first: bool = True  # open_clip towers may run blocks sequence-first
+    class_token_pooled: bool = False  # the embedding is the class token's alone: the last block's spatial outputs never reach it
 
     @property
     def layer_names(self) -> list[str]:
@@ -57,6 +62,7 @@ def vision_layout(model: nn.Module) -> VisionLayout:
             grid=tuple(visual.grid_size),
             width=int(visual.conv1.out_channels),
             batch_first=bool(getattr(visual.transformer, "batch_first", True)),
+            class_token_pooled=getattr(visual, "attn_pool", None) is None and getattr(visual, "pool_type", None) == "tok",
         )
     trunk = getattr(visual, "trunk", None)
     if trunk is not None and hasattr(trunk, "patch_embed") and hasattr(trunk, "blocks"):
@@ -67,6 +73,7 @@ def vision_layout(model: nn.Module) -> VisionLayout:
             prefix_tokens=int(getattr(trunk, "num_prefix_tokens", 0)),
             grid=tuple(trunk.patch_embed.grid_size),
             width=int(trunk.embed_dim),
+            class_token_pooled=getattr(trunk, "global_pool", None) == "token",
         )
     inner = type(getattr(visual, "trunk", visual)).__name__
     raise UnsupportedArchitectureError(
@@ -86,12 +93,26 @@ def _as_tokens(output: torch.Tensor, layout: VisionLayout, is_patch_embed: bool)
     return output
 
 
+def _from_tokens(tokens: torch.Tensor, like: torch.Tensor, layout: VisionLayout, is_patch_embed: bool) -> torch.Tensor:
+    """Inverse of :func:`_as_tokens`: (b, tokens, width) in the layout of ``like`` (b is like's batch or 1)."""
+    if is_patch_embed and like.dim() == 4:
+        if like.shape[1] == layout.width:
+            return tokens.transpose(1, 2).reshape(tokens.shape[0], *like.shape[1:])
+        return tokens.reshape(tokens.shape[0], *like.shape[1:])
+    if not layout.batch_first and not is_patch_embed:
+        return tokens.transpose(0, 1)
+    return tokens
+
+
 @contextlib.contextmanager
 def capture_layers(model: nn.Module, layers: list[str] | None = None):
     """Record the named layers' outputs (default: all N + 1) during forwards inside the block.
 
     Yields a dict ``{layer name: (B, tokens, width) tensor}`` filled by the forward. The tensors
-    stay attached to the autograd graph, so gradients with respect to them can be taken.
+    stay attached to the autograd graph and lie on the path to the model's output (a layer whose
+    output is not batch-first tokens passes on its recorded tokens, reshaped back), so gradients
+    with respect to them can be taken (Grad-CAM). The patch embedding is recorded with anything
+    :func:`add_to_spatial_tokens` adds to it.
     """
     layout = vision_layout(model)
     modules = dict(zip(layout.layer_names, (layout.patch_embed, *layout.blocks)))
@@ -104,7 +125,11 @@ def capture_layers(model: nn.Module, layers: list[str] | None = None):
     def hook_for(name: str):
         def hook(module, args, output):
             tensor = output[0] if isinstance(output, tuple) else output
-            captured[name] = _as_tokens(tensor, layout, name == PATCH_EMBED)
+            tokens = captured[name] = _as_tokens(tensor, layout, name == PATCH_EMBED)
+            if tokens is tensor:
+                return None
+            rebuilt = _from_tokens(tokens, tensor, layout, name == PATCH_EMBED)  # same values, computed from `tokens`
+            return (rebuilt, *output[1:]) if isinstance(output, tuple) else rebuilt
         return hook
 
     handles = [modules[name].register_forward_hook(hook_for(name)) for name in wanted]
@@ -113,3 +138,59 @@ def capture_layers(model: nn.Module, layers: list[str] | None = None):
     finally:
         for handle in handles:
             handle.remove()
+
+
+TokenAddition = Callable[[int], "torch.Tensor | None"]
+"""position -> a (spatial tokens, width) tensor to add there, or None to leave that position alone."""
+
+
+class TokenGridError(ValueError):
+    """Tokens to add do not fit the tokens the tower actually produced (another input size or grid)."""
+
+
+def add_to_spatial_tokens(model: nn.Module, addition: TokenAddition) -> list[RemovableHandle]:
+    """Hooks that add ``addition(position)`` to the spatial tokens at the tower's N + 1 token positions.
+
+    Position 0 is the patch embedding's output, right after patchification (before the class token,
+    the positional embedding and any pre-norm are applied); position i (1..N) is the input of block
+    i. Prefix (class / register) tokens are never touched. ``addition`` is called on every forward,
+    so what is added can depend on state (e.g. which LR tokens are switched on); its tensor is cast
+    to the activations' dtype. The position-0 hook runs before any other forward hook of the patch
+    embedding. Remove the hooks with ``handle.remove()``.
+    """
+    layout = vision_layout(model)
+
+    def patch_embed_hook(module, args, output):
+        tokens = addition(0)
+        if tokens is None:
+            return None
+        _check_grid(tokens, _as_tokens(output, layout, is_patch_embed=True).shape[1], layout)
+        return output + _from_tokens(tokens[None].to(output.dtype), output, layout, is_patch_embed=True)
+
+    def block_hook_for(position: int):
+        def hook(module, args):
+            tokens = addition(position)
+            if tokens is None:
+                return None
+            x, prefix = args[0], layout.prefix_tokens
+            sequence = 1 if layout.batch_first else 0
+            _check_grid(tokens, x.shape[sequence] - prefix, layout)
+            spatial = x.narrow(sequence, prefix, layout.spatial_tokens)
+            spatial = spatial + _from_tokens(tokens[None].to(x.dtype), x, layout, is_patch_embed=False)
+            return (torch.cat([x.narrow(sequence, 0, prefix), spatial], sequence) if prefix else spatial, *args[1:])
+        return hook
+
+    handles = [layout.patch_embed.register_forward_hook(patch_embed_hook, prepend=True)]
+    handles += [block.register_forward_pre_hook(block_hook_for(i)) for i, block in enumerate(layout.blocks, 1)]
+    return handles
+
+
+def _check_grid(tokens: torch.Tensor, spatial: int, layout: VisionLayout) -> None:
+    """Refuse tokens that are not (spatial tokens x width) of the layout, or an input giving another token count."""
+    if tokens.shape != (layout.spatial_tokens, layout.width) or spatial != layout.spatial_tokens:
+        grid = "x".join(map(str, layout.grid))
+        raise TokenGridError(
+            f"this image tower has a {grid} patch grid ({layout.spatial_tokens} spatial tokens of width "
+            f"{layout.width}); tokens of shape {tuple(tokens.shape)} cannot be added to the {spatial} spatial "
+            f"tokens of this input (feed images at the model's own resolution)"
+        )
