@@ -11,6 +11,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 HEATMAP_SCALE = "Viridis"  # bright = similar, as in Fig. 7 right
+CLASS_COLORS = px.colors.qualitative.Dark24  # distinct hues for up to 24 classes
 PANEL_MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
@@ -49,7 +50,8 @@ def diagonal_figure(diagonal: pd.DataFrame, measure_label: str) -> go.Figure:
 def tsne_figure(points: pd.DataFrame, title: str) -> go.Figure:
     """One resolution's t-SNE map, points coloured by class (Fig. 8)."""
     figure = px.scatter(points, x="x", y="y", color="label", hover_data={"image": True, "x": False, "y": False},
-                        category_orders={"label": sorted(points["label"].unique())})
+                        category_orders={"label": sorted(points["label"].unique())},
+                        color_discrete_sequence=CLASS_COLORS)
     figure.update_traces(marker={"size": 7, "opacity": 0.85})
     figure.update_layout(title={"text": title, "font": {"size": 14}}, height=340, margin=PANEL_MARGIN,
                          xaxis={"visible": False}, yaxis={"visible": False}, legend={"title": "class"})
