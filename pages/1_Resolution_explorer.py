@@ -7,8 +7,7 @@ from lr0fm_core.io import SUPPORTED_EXTENSIONS
 from lr0fm_core.models.loading import UNTRAINED_WARNING
 from lr0fm_core.pipeline import shorter_side_size
 from lr0fm_core.resolution import HR
-from lr0fm_core.ui import explorer_charts, session, shown_errors
-from lr0fm_core.zeroshot.labels import DATASET_IDS, dataset_info
+from lr0fm_core.ui import explorer_charts, session, shown_errors, widgets
 
 st.title("Resolution explorer")
 st.caption("How a zero-shot model's answer changes as the same photo gets fewer pixels: each stop shrinks the "
@@ -36,15 +35,7 @@ with photo_column:
                                 key="explore_photo")] if len(photos) > 1 else photos[0]
 
 with label_column:
-    choice = st.selectbox("Labels", [*DATASET_IDS, explore.CUSTOM_LABELS], key="explore_labels",
-                          format_func=lambda d: "Your own labels" if d == explore.CUSTOM_LABELS
-                          else f"{dataset_info(d).name} ({dataset_info(d).num_classes} classes)")
-    custom = ""
-    if choice == explore.CUSTOM_LABELS:
-        custom = st.text_area("Your labels: one per line, or comma separated", ", ".join(gallery.CIFAR10_CLASSES),
-                              key="explore_custom", help="Prompted with CLIP's 80 ImageNet templates.")
-    with shown_errors("Labels"):
-        label_set = explore.label_set_for(choice, custom)
+    label_set = widgets.label_set_picker("explore")
 
 stops = explore.slider_stops(loaded.resolution)
 with shown_errors("Prediction"):

@@ -6,12 +6,10 @@ from pathlib import Path
 import streamlit as st
 
 from lr0fm_core import explore, gallery, gradcam
-from lr0fm_core.io import SUPPORTED_EXTENSIONS
 from lr0fm_core.lr_tokens import head_for_tokens, load_lr_tokens
 from lr0fm_core.pipeline import model_view
 from lr0fm_core.resolution import HR
-from lr0fm_core.ui import session, shown_errors
-from lr0fm_core.zeroshot.labels import DATASET_IDS, dataset_info
+from lr0fm_core.ui import session, shown_errors, widgets
 
 TOP1 = -1  # class choice: each panel's own top-1 label
 
@@ -44,24 +42,9 @@ with photo_column:
                             format_func=lambda f: gallery.get_photo(f).caption)
         photo = session.gallery_photo(file)
     else:
-        upload = st.file_uploader("Photo", type=list(SUPPORTED_EXTENSIONS), key="cam_upload")
-        photos, errors = session.uploaded_photos([upload] if upload else [])
-        for message in errors:
-            st.error(message)
-        if not photos:
-            st.info("Upload a photo (JPEG, PNG, WebP, BMP, TIFF or GIF).")
-            st.stop()
-        photo = photos[0]
+        photo = widgets.uploaded_photo("cam_upload")
 with label_column:
-    choice = st.selectbox("Labels", [*DATASET_IDS, explore.CUSTOM_LABELS], key="cam_labels",
-                          format_func=lambda d: "Your own labels" if d == explore.CUSTOM_LABELS
-                          else f"{dataset_info(d).name} ({dataset_info(d).num_classes} classes)")
-    custom = ""
-    if choice == explore.CUSTOM_LABELS:
-        custom = st.text_area("Your labels: one per line, or comma separated", ", ".join(gallery.CIFAR10_CLASSES),
-                              key="cam_custom", help="Prompted with CLIP's 80 ImageNet templates.")
-    with shown_errors("Labels"):
-        label_set = explore.label_set_for(choice, custom)
+    label_set = widgets.label_set_picker("cam")
 head = session.zero_shot_head(loaded, label_set)
 
 with st.expander("LR tokens (from `lr0fm train-lr-tokens`)", expanded=True):

@@ -15,13 +15,12 @@ from lr0fm_core.inside import (MEASURES, dataset_embedding, dataset_robustness_v
                                similarity_grid)
 from lr0fm_core.inside.embedding import DEFAULT_SEED
 from lr0fm_core.inside.features import TOKEN_MODES, extract_features
-from lr0fm_core.io import SUPPORTED_EXTENSIONS
 from lr0fm_core.lr_tokens import load_lr_tokens
 from lr0fm_core.metrics import read_results_table
 from lr0fm_core.models.vision_blocks import vision_layout
 from lr0fm_core.pipeline import PAPER_RESOLUTIONS
 from lr0fm_core.resolution import HR
-from lr0fm_core.ui import inside_charts, session, shown_errors
+from lr0fm_core.ui import inside_charts, session, shown_errors, widgets
 
 FEATURE_CACHE_BYTES = 2 * 2**30  # features kept per (model, image set, resolution, tokens), oldest dropped first
 MAX_TOKEN_IMAGES = 16  # all-token features of an image set: images used (memory grows with tokens × layers)
@@ -142,14 +141,7 @@ if view == VIEWS[0]:
                                     help="CIFAR-10 photos are 32 px originals: at 32 px and above nothing changes.")
                 photo = session.gallery_photo(file)
             else:
-                upload = st.file_uploader("Photo", type=list(SUPPORTED_EXTENSIONS), key="inside_upload")
-                photos, errors = session.uploaded_photos([upload] if upload else [])
-                for message in errors:
-                    st.error(message)
-                if not photos:
-                    st.info("Upload a photo (JPEG, PNG, WebP, BMP, TIFF or GIF).")
-                    st.stop()
-                photo = photos[0]
+                photo = widgets.uploaded_photo("inside_upload")
             images_key, images, single = photo.digest, [photo.image], True
     with settings_column:
         measure = st.radio("Similarity", list(MEASURES), format_func=lambda m: MEASURES[m].label, horizontal=True,

@@ -1,0 +1,36 @@
+"""Input widgets that several pages share: the label-set picker and the one-photo upload."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import explore, gallery
+from ..explore import Photo
+from ..io import SUPPORTED_EXTENSIONS
+from ..zeroshot.labels import DATASET_IDS, LabelSet, dataset_info
+from . import session, shown_errors
+
+
+def label_set_picker(key_prefix: str) -> LabelSet:
+    """ImageNet-1k, one of the 15 benchmark datasets, or the user's own list (keys ``<prefix>_labels/_custom``)."""
+    choice = st.selectbox("Labels", [*DATASET_IDS, explore.CUSTOM_LABELS], key=f"{key_prefix}_labels",
+                          format_func=lambda d: "Your own labels" if d == explore.CUSTOM_LABELS
+                          else f"{dataset_info(d).name} ({dataset_info(d).num_classes} classes)")
+    custom = ""
+    if choice == explore.CUSTOM_LABELS:
+        custom = st.text_area("Your labels: one per line, or comma separated", ", ".join(gallery.CIFAR10_CLASSES),
+                              key=f"{key_prefix}_custom", help="Prompted with CLIP's 80 ImageNet templates.")
+    with shown_errors("Labels"):
+        return explore.label_set_for(choice, custom)
+
+
+def uploaded_photo(key: str) -> Photo:
+    """One uploaded photo; a bad file shows an error, and without a photo the page stops with a hint."""
+    upload = st.file_uploader("Photo", type=list(SUPPORTED_EXTENSIONS), key=key)
+    photos, errors = session.uploaded_photos([upload] if upload else [])
+    for message in errors:
+        st.error(message)
+    if not photos:
+        st.info("Upload a photo (JPEG, PNG, WebP, BMP, TIFF or GIF).")
+        st.stop()
+    return photos[0]
