@@ -12,6 +12,7 @@ from .aggregate import (
 )
 from .optimize import PAPER_OBJECTIVE, WeightOptimization, optimize_weights
 from .report import metrics_report
+from .hr_correct import hr_correct_robustness, hr_correct_summary
 from .robustness import (
     DEFAULT_ALPHA,
     accuracy_gap,
@@ -32,7 +33,7 @@ from .weights import PAPER_WAR16_WEIGHTS, WEIGHT_PRESETS, WeightsError, load_wei
 __all__ = [
     "DEFAULT_ALPHA", "HR", "PAPER_OBJECTIVE", "PAPER_WAR16_WEIGHTS", "REQUIRED_COLUMNS",
     "WEIGHT_PRESETS", "ResultsTableError", "RobustnessGrid", "Summary", "WeightOptimization",
-    "WeightsError", "accuracy_gap", "improved_robustness", "load_weights", "metrics_report",
+    "WeightsError", "accuracy_gap", "hr_correct_robustness", "hr_correct_summary", "improved_robustness", "load_weights", "metrics_report",
     "model_ranks", "optimize_weights", "parse_resolution", "per_dataset_robustness",
     "read_results_table", "relative_robustness", "robustness_grid", "spearman_per_dataset",
     "summarize", "validate_results_table", "weighted_aggregated_robustness",
