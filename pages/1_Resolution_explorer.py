@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lr0fm_core import explore, gallery
+from lr0fm_core import explore
 from lr0fm_core.io import SUPPORTED_EXTENSIONS
 from lr0fm_core.models.loading import UNTRAINED_WARNING
 from lr0fm_core.pipeline import shorter_side_size
@@ -18,10 +18,7 @@ loaded = session.require_model()
 photo_column, label_column = st.columns(2)
 with photo_column:
     if st.radio("Photo", ["Sample gallery", "Your photos"], horizontal=True, key="explore_source") == "Sample gallery":
-        file = st.selectbox("Sample photo", [p.file for p in gallery.gallery_photos()], key="explore_gallery",
-                            format_func=lambda f: gallery.get_photo(f).caption)
-        photos, entry = [session.gallery_photo(file)], gallery.get_photo(file)
-        st.caption(f"Source: {entry.source}; licence: {entry.license}")
+        photos = [widgets.sample_photo("explore_gallery")]
     else:
         uploads = st.file_uploader("Photos", type=list(SUPPORTED_EXTENSIONS), accept_multiple_files=True,
                                    key="explore_uploads")

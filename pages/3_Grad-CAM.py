@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from lr0fm_core import explore, gallery, gradcam
+from lr0fm_core import explore, gradcam
 from lr0fm_core.lr_tokens import head_for_tokens, load_lr_tokens
 from lr0fm_core.pipeline import model_view
 from lr0fm_core.resolution import HR
@@ -38,9 +38,7 @@ loaded = session.require_model()
 photo_column, label_column = st.columns(2)
 with photo_column:
     if st.radio("Photo", ["Sample gallery", "Your photo"], horizontal=True, key="cam_source") == "Sample gallery":
-        file = st.selectbox("Sample photo", [p.file for p in gallery.gallery_photos()], key="cam_gallery",
-                            format_func=lambda f: gallery.get_photo(f).caption)
-        photo = session.gallery_photo(file)
+        photo = widgets.sample_photo("cam_gallery")
     else:
         photo = widgets.uploaded_photo("cam_upload")
 with label_column:

@@ -134,12 +134,9 @@ if view == VIEWS[0]:
             images_key, images, single = image_set.fingerprint(), list(image_set.paths), False
         else:
             if source == "Sample photo":
-                files = [p.file for p in gallery.gallery_photos()]
                 full_size = next(i for i, p in enumerate(gallery.gallery_photos()) if p.label_space != "cifar10")
-                file = st.selectbox("Sample photo", files, index=full_size, key="inside_gallery",
-                                    format_func=lambda f: gallery.get_photo(f).caption,
-                                    help="CIFAR-10 photos are 32 px originals: at 32 px and above nothing changes.")
-                photo = session.gallery_photo(file)
+                photo = widgets.sample_photo("inside_gallery", index=full_size, help="CIFAR-10 photos are 32 px "
+                                             "originals: at 32 px and above nothing changes.")
             else:
                 photo = widgets.uploaded_photo("inside_upload")
             images_key, images, single = photo.digest, [photo.image], True

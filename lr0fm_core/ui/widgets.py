@@ -1,4 +1,4 @@
-"""Input widgets that several pages share: the label-set picker and the one-photo upload."""
+"""Input widgets that several pages share: the label-set picker, a gallery photo and a one-photo upload."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ def label_set_picker(key_prefix: str) -> LabelSet:
                               key=f"{key_prefix}_custom", help="Prompted with CLIP's 80 ImageNet templates.")
     with shown_errors("Labels"):
         return explore.label_set_for(choice, custom)
+
+
+def sample_photo(key: str, index: int = 0, help: str | None = None) -> Photo:
+    """A photo picked from the bundled gallery, with its source and licence shown."""
+    file = st.selectbox("Sample photo", [p.file for p in gallery.gallery_photos()], index=index, key=key,
+                        format_func=lambda f: gallery.get_photo(f).caption, help=help)
+    entry = gallery.get_photo(file)
+    st.caption(f"Source: {entry.source}; licence: {entry.license}")
+    return session.gallery_photo(file)
 
 
 def uploaded_photo(key: str) -> Photo:
