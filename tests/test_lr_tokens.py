@@ -87,13 +87,10 @@ def test_a_resnet_tower_is_refused_by_name():
         LRTokens.for_model(meta_model("RN50"))
 
 
-def test_tokens_are_added_to_spatial_tokens_only_at_their_positions(model, pixels):
-    """Record each block's input with a hook of our own: the difference is the tokens, on spatial tokens only."""
-    visual = model.model.visual
-    tokens = randomized(LRTokens.for_model(model.model, start_block=1))  # position 2: the input of block 2
-    tokened = with_lr_tokens(model, tokens)
+def input_difference(module, model, tokened, pixels) -> torch.Tensor:
+    """What the tokens change in ``module``'s input: recorded with a hook of the test's own."""
     inputs = []
-    handle = visual.transformer.resblocks[1].register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
+    handle = module.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
     try:
         with torch.no_grad():
             model.model.encode_image(pixels)
@@ -101,7 +98,14 @@ def test_tokens_are_added_to_spatial_tokens_only_at_their_positions(model, pixel
     finally:
         handle.remove()
     plain, with_tokens = inputs
-    difference = with_tokens - plain
+    return with_tokens - plain
+
+
+def test_tokens_are_added_to_spatial_tokens_only_at_their_positions(model, pixels):
+    """Record each block's input with a hook of our own: the difference is the tokens, on spatial tokens only."""
+    tokens = randomized(LRTokens.for_model(model.model, start_block=1))  # position 2: the input of block 2
+    tokened = with_lr_tokens(model, tokens)
+    difference = input_difference(model.model.visual.transformer.resblocks[1], model, tokened, pixels)
     assert torch.equal(difference[:, 0], torch.zeros_like(difference[:, 0]))  # the class token is untouched
     torch.testing.assert_close(difference[:, 1:], tokens.tokens[0].expand(3, -1, -1), atol=1e-6, rtol=0)
 
@@ -110,15 +114,7 @@ def test_set_zero_is_added_right_after_patchification(model, pixels):
     """ln_pre's input is [class, patches] + positional embedding: set 0 shows up on the patches, row by row."""
     tokens = randomized(LRTokens.for_model(model.model))
     tokened = with_lr_tokens(model, tokens)
-    inputs = []
-    handle = model.model.visual.ln_pre.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
-    try:
-        with torch.no_grad():
-            model.model.encode_image(pixels)
-            tokened.model.encode_image(pixels)
-    finally:
-        handle.remove()
-    difference = inputs[1] - inputs[0]
+    difference = input_difference(model.model.visual.ln_pre, model, tokened, pixels)
     assert torch.equal(difference[:, 0], torch.zeros_like(difference[:, 0]))
     # conv patch (row r, column c) is spatial token r * 4 + c: set 0 in that order
     torch.testing.assert_close(difference[:, 1:], tokens.tokens[0].expand(3, -1, -1), atol=1e-5, rtol=0)
@@ -282,14 +278,7 @@ def test_sequence_first_blocks_get_the_tokens_on_their_spatial_rows(model, pixel
     with torch.no_grad():
         torch.testing.assert_close(tokened.model.encode_image(pixels), expected, atol=1e-6, rtol=0)
     randomized(tokens)
-    inputs = []
-    handle = model.model.visual.transformer.resblocks[1].register_forward_pre_hook(lambda m, a: inputs.append(a[0]))
-    try:
-        with torch.no_grad():
-            model.model.encode_image(pixels)
-            tokened.model.encode_image(pixels)
-    finally:
-        handle.remove()
-    difference = inputs[1] - inputs[0]  # (1 + 16 tokens, batch 3, width 64)
+    difference = input_difference(model.model.visual.transformer.resblocks[1], model, tokened, pixels)
+    # (1 + 16 tokens, batch 3, width 64)
     assert difference.shape == (17, 3, 64) and torch.equal(difference[0], torch.zeros_like(difference[0]))
     torch.testing.assert_close(difference[1:], tokens.tokens[0][:, None].expand(-1, 3, -1), atol=1e-6, rtol=0)
