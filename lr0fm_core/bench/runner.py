@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .. import __version__
 from ..datasets import LabeledImages, build_dataset, build_datasets, size_note
-from ..models.loading import (RANDOM_INIT, UNTRAINED_WARNING, LoadedModel, ModelLoadError, _check_model_name,
+from ..models.loading import (RANDOM_INIT, UNTRAINED_WARNING, LoadedModel, ModelLoadError, check_model_name,
                               load_model, resolve_model)
 from ..models.registry import list_models
 from ..pipeline import model_view
@@ -70,7 +70,7 @@ def parse_model_choice(text: str) -> ModelChoice:
         model, tag = text.strip(), None
     try:
         name, pretrained = resolve_model(model, tag or None)
-        _check_model_name(name)
+        check_model_name(name)
     except ModelLoadError as exc:
         raise ModelLoadError(f"--models {text}: {exc}") from None
     keys = {spec.key for spec in list_models()}

@@ -97,7 +97,7 @@ def load_model(
     the preprocessing (mean/std) and activation (QuickGELU) the weights were trained with.
     """
     name, pretrained = resolve_model(model, pretrained, checkpoint is not None)
-    _check_model_name(name)
+    check_model_name(name)
     device = torch.device(device) if device is not None else config.default_device()
     tag_cfg = {} if pretrained == RANDOM_INIT else _tag_config(name, pretrained)
 
@@ -147,7 +147,7 @@ def resolve_model(model: str, pretrained: str | None, has_checkpoint: bool = Fal
         return spec.open_clip_name, spec.pretrained_tag
     if has_checkpoint:
         return model, RANDOM_INIT  # the checkpoint alone decides the weights
-    _check_model_name(model)
+    check_model_name(model)
     tags = ", ".join(s.pretrained_tag for s in specs) or ", ".join(open_clip.list_pretrained_tags_by_model(model))
     raise ModelLoadError(f"say which weights {model} should use: --pretrained TAG ({tags or 'no tags known'}), "
                          f"--checkpoint PATH, or --pretrained none")
@@ -169,7 +169,8 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return path
 
 
-def _check_model_name(name: str) -> None:
+def check_model_name(name: str) -> None:
+    """Raise ModelLoadError, with close matches, unless open_clip knows the architecture ``name``."""
     known = open_clip.list_models()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
