@@ -14,14 +14,18 @@ of images so that the load of a shared machine weighs on every path alike:
 2. the sweep (`lr0fm_core.bench.runner.evaluate`): each image decoded once, its 5 views made by the
    data loader (in worker processes with --workers > 0), one forward per batch of views. Goal:
    >= 80 % of the ceiling, in image-resolutions per second;
-3. separate passes, the way per-resolution scripts do: one DataLoader pass per resolution, each
-   decoding every image again (same model, same cached head, same batch size). Goal: the sweep
-   >= 1.3x faster end to end;
+3. separate passes: one DataLoader pass per resolution, each decoding every image again, sharing
+   the sweep's loaded model and head (same batch size): what the single decode alone buys;
 4. the preprocessing alone (no model) of 2 and 3: what the single decode saves, and what bounds
    the throughput when a GPU makes the forward cheap.
 
-Also reported, not measured in a loop: separate *runs*, one process per resolution that loads the
-model and builds the zero-shot head each time (their measured one-off cost x 5 + the passes).
+Then, end to end, each in a fresh Python process with an empty cache, timed from launch to exit:
+5. `lr0fm bench` over the folder at the 5 resolutions (into a new database), against
+6. 5 per-resolution runs, the way per-resolution scripts work: each process imports torch, loads
+   the model, builds the zero-shot head, decodes every image and evaluates one resolution
+   (this file with --per-resolution-run). Goal: the sweep >= 1.3x faster end to end.
+   --skip-end-to-end leaves 5 and 6 out.
+
 Random-init weights time the same arithmetic as trained ones. Prints a markdown table.
 """
 
@@ -32,6 +36,8 @@ import csv
 import os
 import platform
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +46,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 RESOLUTIONS = (16, 32, 64, 128, "hr")
+MODEL = "ViT-B-32"
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "labeled_photos"
 
 
@@ -140,6 +147,51 @@ def preprocessing_seconds(images, indices, loaded) -> tuple[float, float]:
     return min(once), min(separate)
 
 
+def per_resolution_run(folder: Path, resolution, batch_size: int, workers: int) -> float:
+    """One run of a per-resolution script: load the model, build the head, evaluate ``folder`` at
+    one resolution (every image decoded); returns its top-1."""
+    from lr0fm_core.datasets import build_dataset
+    from lr0fm_core.models.loading import load_model
+    from lr0fm_core.pipeline import lr_transform
+    from lr0fm_core.zeroshot.head import build_zero_shot_head
+
+    images = build_dataset(f"imagefolder:{folder}")
+    loaded = load_model(MODEL, "none", device="cpu")
+    weights = build_zero_shot_head(loaded, images.label_set, use_cache=False).weights
+    transform = lr_transform(resolution, loaded.resolution, loaded.mean, loaded.std)
+    correct = 0
+    with torch.inference_mode():
+        for batch, targets in DataLoader(SingleResolution(images, transform), batch_size=batch_size,
+                                         num_workers=workers):
+            features = torch.nn.functional.normalize(loaded.model.encode_image(batch).float(), dim=-1)
+            correct += int(((features @ weights.T).argmax(dim=-1) == targets).sum())
+    return correct / len(images)
+
+
+def timed_process(command: list[str], threads: int) -> float:
+    """Wall seconds of ``command`` in a fresh process with its own empty cache and ``threads`` threads."""
+    with tempfile.TemporaryDirectory(prefix="lr0fm-bench-cache-") as cache:
+        env = {**os.environ, "LR0FM_CACHE_DIR": cache, "OMP_NUM_THREADS": str(threads), "LR0FM_DEVICE": "cpu"}
+        start = time.perf_counter()
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+
+def end_to_end_seconds(folder: Path, batch_size: int, workers: int, threads: int) -> tuple[float, list[float]]:
+    """Wall seconds of one `lr0fm bench` sweep over the 5 resolutions, and of each of the 5
+    per-resolution runs, every one a fresh process from launch to exit."""
+    resolutions = [str(r) for r in RESOLUTIONS]
+    with tempfile.TemporaryDirectory(prefix="lr0fm-bench-db-") as tmp:
+        sweep = timed_process(
+            [sys.executable, "-m", "lr0fm_core.cli", "bench", "--models", f"{MODEL}:none",
+             "--datasets", f"imagefolder:{folder}", "--resolutions", *resolutions, "--db", f"{tmp}/results.duckdb",
+             "--batch-size", str(batch_size), "--workers", str(workers)], threads)
+    runs = [timed_process([sys.executable, __file__, "--per-resolution-run", resolution, "--folder", str(folder),
+                           "--batch-size", str(batch_size), "--workers", str(workers)], threads)
+            for resolution in resolutions]
+    return sweep, runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=500, help="images in the generated folder (default 500)")
@@ -149,8 +201,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50, help="views per forward for both paths (default 50)")
     parser.add_argument("--chunk", type=int, help="images per interleaved measurement round (default: the forward "
                                                    "batch size, so that separate passes run full batches)")
+    parser.add_argument("--skip-end-to-end", action="store_true",
+                        help="leave out the end-to-end runs (a fresh process each: about 6 more minutes)")
+    parser.add_argument("--per-resolution-run", metavar="RES", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.per_resolution_run:
+        from lr0fm_core.resolution import parse_resolution
+
+        top1 = per_resolution_run(args.folder, parse_resolution(args.per_resolution_run), args.batch_size, args.workers)
+        print(f"top-1 at {args.per_resolution_run}: {top1:.4f}")
+        return
     os.environ.setdefault("LR0FM_CACHE_DIR", tempfile.mkdtemp(prefix="lr0fm-bench-"))
 
     from lr0fm_core.bench.runner import ResolutionViews, evaluate
@@ -166,7 +228,7 @@ def main() -> None:
         forward_batch = (args.batch_size // r) * r
 
         start = time.perf_counter()
-        loaded = load_model("ViT-B-32", "none", device="cpu")
+        loaded = load_model(MODEL, "none", device="cpu")
         load_s = time.perf_counter() - start
         start = time.perf_counter()
         head = build_zero_shot_head(loaded, images.label_set, use_cache=False)
@@ -191,24 +253,30 @@ def main() -> None:
 
         sample = range(min(n, 100))
         prep_once, prep_separate = (seconds / len(sample) for seconds in preprocessing_seconds(images, sample, loaded))
+        if not args.skip_end_to_end:
+            sweep_run_s, runs_s = end_to_end_seconds(folder, forward_batch, args.workers, args.threads)
 
     sweep_rate = n * r / sweep_s
     separate_rate = n * r / separate_s
-    runs_s = separate_s + r * (load_s + head_s)
     rows = [
         ("forward ceiling: ready tensors", f"{ceiling:.1f} views/s", f"batch {forward_batch}"),
         ("sweep: one decode, 5 resolutions per image", f"{sweep_rate:.1f} image-res/s ({sweep_s:.0f} s)",
          f"{sweep_rate / ceiling:.0%} of the ceiling (goal >= 80 %)"),
-        ("separate passes (decode per resolution)", f"{separate_rate:.1f} image-res/s ({separate_s:.0f} s)",
-         f"sweep {separate_s / sweep_s:.2f}x faster (goal >= 1.3x)"),
-        ("separate runs: + model load and head build per resolution", f"{runs_s:.0f} s (estimated)",
-         f"sweep {runs_s / sweep_s:.2f}x faster; load {load_s:.1f} s + head {head_s:.1f} s "
-         f"({len(head.classnames)} classes x {len(images.label_set.templates)} templates) per run"),
+        ("separate passes (decode per resolution; model and head shared)",
+         f"{separate_rate:.1f} image-res/s ({separate_s:.0f} s)", f"sweep {separate_s / sweep_s:.2f}x faster"),
         ("preprocessing only: decode once, 5 views, normalize", f"{prep_once * 1000:.1f} ms/image",
          "no model: what bounds a sweep when a GPU runs the model"),
         ("preprocessing only: 5 x (decode, 1 view, normalize)", f"{prep_separate * 1000:.1f} ms/image",
          f"{prep_separate / prep_once:.2f}x the single decode's cost"),
     ]
+    if not args.skip_end_to_end:
+        rows += [
+            ("end to end: `lr0fm bench`, 5 resolutions, one process", f"{sweep_run_s:.0f} s",
+             f"in-process model load {load_s:.1f} s, head {head_s:.1f} s ({len(head.classnames)} classes x "
+             f"{len(images.label_set.templates)} templates)"),
+            ("end to end: 5 per-resolution runs, one process each", f"{sum(runs_s):.0f} s "
+             f"({' + '.join(f'{t:.0f}' for t in runs_s)})", f"sweep {sum(runs_s) / sweep_run_s:.2f}x faster (goal >= 1.3x)"),
+        ]
     print(f"\n### `lr0fm bench` sweep, random-init ViT-B-32, {n} images x {r} resolutions, "
           f"{args.threads} threads, {args.workers} workers ({platform.processor() or platform.machine()}, "
           f"load {os.getloadavg()[0]:.1f})\n")

@@ -1,11 +1,16 @@
-"""Where the engine keeps things and which device it uses (environment overrides)."""
+"""Where the engine keeps things and which device it uses (environment overrides).
+
+Torch-free at import, so that torch-free parts (the leaderboard) share the same cache folder.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 ENV_CACHE_DIR = "LR0FM_CACHE_DIR"  # zero-shot heads and other derived artefacts
 ENV_WEIGHTS_DIR = "LR0FM_WEIGHTS_DIR"  # downloaded weights (default: open_clip's / Hugging Face's own caches)
@@ -29,6 +34,8 @@ def offline() -> bool:
 
 def default_device() -> torch.device:
     """CUDA when present, else CPU; ``LR0FM_DEVICE`` overrides."""
+    import torch
+
     forced = os.environ.get(ENV_DEVICE)
     if forced:
         return torch.device(forced)

@@ -1,5 +1,6 @@
-"""Leaderboard logic of the app (torch-free): per-dataset results tables from
-``precomputed/runs/`` or an upload, model rankings by SAR / WAR / ACC (Sec. 3) with each
+"""Leaderboard logic of the app (torch-free): per-dataset results tables (CSV files, or
+``lr0fm bench`` DuckDB databases read directly) from ``precomputed/runs/``, a path or an
+upload, model rankings by SAR / WAR / ACC (Sec. 3) with each
 model's rank change against the SAR ranking, and WAR weight presets (uniform, Table 11,
 optimized for Eq. 2).
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import config
+from .bench import read_results_db
 from .metrics import (
     DEFAULT_ALPHA,
     HR,
@@ -30,12 +34,13 @@ from .metrics import (
     WeightsError,
     accuracy_gap,
     model_ranks,
+    read_results_table,
     summarize,
     validate_results_table,
 )
 from .models.registry import list_models
 
-ENV_RUNS_DIR = "LR0FM_RUNS_DIR"  # folder of per-dataset results CSVs (`lr0fm bench` output)
+ENV_RUNS_DIR = "LR0FM_RUNS_DIR"  # folder of results files: CSV tables, `lr0fm bench` databases
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[1] / "precomputed" / "runs"
 RANK_METRICS = ("WAR", "SAR", "ACC")
 OPTIONAL_COLUMNS = {
@@ -55,19 +60,53 @@ PAPER_FALLBACK_WEIGHT = 1.0
 
 
 def runs_dir() -> Path:
-    """Folder of per-dataset results CSVs: ``$LR0FM_RUNS_DIR`` or ``precomputed/runs``."""
+    """Folder of results files: ``$LR0FM_RUNS_DIR`` or ``precomputed/runs``."""
     return Path(os.environ.get(ENV_RUNS_DIR) or DEFAULT_RUNS_DIR)
 
 
+def read_results_database(path: str | os.PathLike) -> pd.DataFrame:
+    """The validated per-dataset results table of a ``lr0fm bench`` database (also while a
+    sweep is still writing it); errors name the file."""
+    table = read_results_db(path)
+    if table.empty:
+        raise ResultsTableError(f"results database {path} holds no results yet")
+    try:
+        return validate_results_table(table)
+    except ResultsTableError as err:
+        raise ResultsTableError(f"results database {path}: {err}") from err
+
+
+# Readers of results files by suffix: each returns a validated per-dataset results table.
+RESULTS_READERS = {".csv": read_results_table, ".duckdb": read_results_database}
+
+
 def list_runs(directory: str | os.PathLike | None = None) -> list[Path]:
-    """Every ``*.csv`` under ``directory`` (default ``runs_dir()``), sorted; [] when absent."""
+    """Every results file (a suffix of ``RESULTS_READERS``) under ``directory`` (default
+    ``runs_dir()``), sorted; [] when absent."""
     directory = runs_dir() if directory is None else Path(directory)
-    return sorted(directory.rglob("*.csv")) if directory.is_dir() else []
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.rglob("*") if p.suffix.lower() in RESULTS_READERS and p.is_file())
+
+
+def read_results_file(path: str | os.PathLike) -> pd.DataFrame:
+    """The validated per-dataset results table of a CSV or a ``lr0fm bench`` database."""
+    path = Path(path).expanduser()
+    reader = RESULTS_READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ResultsTableError(f"{path} is not a results file: give a .csv table or a .duckdb database "
+                                "written by `lr0fm bench`")
+    if not path.is_file():
+        raise ResultsTableError(f"results file {path} does not exist")
+    return reader(path)
 
 
 def read_uploaded_table(data: bytes, name: str) -> pd.DataFrame:
-    """Parse and validate an uploaded results CSV. Errors (ResultsTableError) name the file
-    and its offending rows (row 1 = the first data row under the header)."""
+    """Parse and validate an uploaded results CSV or ``lr0fm bench`` database (by the suffix of
+    ``name``). Errors (ResultsTableError) name the file and, for a CSV, its offending rows
+    (row 1 = the first data row under the header)."""
+    if Path(name).suffix.lower() == ".duckdb":
+        return _read_uploaded_database(data, name)
     try:
         frame = pd.read_csv(io.BytesIO(data), dtype={"model": str, "dataset": str, "resolution": str})
     except pd.errors.EmptyDataError as err:
@@ -80,6 +119,19 @@ def read_uploaded_table(data: bytes, name: str) -> pd.DataFrame:
         raise ResultsTableError(
             f"uploaded file {name!r}: {err} (row 1 is the first data row under the header)"
         ) from err
+
+
+def _read_uploaded_database(data: bytes, name: str) -> pd.DataFrame:
+    """DuckDB opens files only: the upload is read from a temporary copy in the cache folder."""
+    cache = config.cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache, prefix="upload-") as folder:
+        copy = Path(folder) / "results.duckdb"
+        copy.write_bytes(data)
+        try:
+            return read_results_database(copy)
+        except ValueError as err:
+            raise ResultsTableError(f"uploaded file {name!r}: {str(err).replace(str(copy), name)}") from err
 
 
 def low_resolutions(table: pd.DataFrame) -> list[int]:
@@ -115,7 +167,7 @@ def model_facts(table: pd.DataFrame) -> pd.DataFrame:
     params = pd.Series([p for _, p in known], dtype=float)
     if "family" in table.columns:
         given = table.dropna(subset=["family"]).groupby("model", sort=False)["family"].first().astype(str)
-        family = models.map(given).fillna(family)
+        family = models.map(given).astype(object).fillna(family)  # all-NaN map is float64
     if "params" in table.columns:
         given = pd.to_numeric(table["params"], errors="coerce").groupby(table["model"], sort=False).first()
         params = models.map(given).astype(float).fillna(params)

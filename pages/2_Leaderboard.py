@@ -2,12 +2,13 @@
 per-dataset results table with editable WAR dataset weights (Table 11, Eq. 2)."""
 
 import hashlib
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from lr0fm_core import leaderboard as lb
-from lr0fm_core.metrics import DEFAULT_ALPHA, REQUIRED_COLUMNS, optimize_weights, read_results_table
+from lr0fm_core.metrics import DEFAULT_ALPHA, REQUIRED_COLUMNS, optimize_weights
 from lr0fm_core.paper_tables import list_paper_tables, load_paper_table
 from lr0fm_core.ui import leaderboard_charts as charts
 from lr0fm_core.ui import shown_errors
@@ -15,9 +16,9 @@ from lr0fm_core.ui import shown_errors
 PERCENT = st.column_config.NumberColumn(format="%.1f")
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=16)
 def load_run(path: str, modified: float) -> pd.DataFrame:
-    return read_results_table(path)
+    return lb.read_results_file(path)
 
 
 @st.cache_data(show_spinner=False)
@@ -62,8 +63,10 @@ def show_how_to() -> None:
         f"`hr` (the model's native resolution) or a side length n such as 16; `top1` is the accuracy as a "
         f"fraction in [0, 1]; `n_classes` the dataset's number of classes. Every (model, dataset) needs an "
         f"`hr` row. Optional columns:\n{optional}\n\n"
-        f"`lr0fm bench` will write such tables into `{lb.runs_dir()}` (set `{lb.ENV_RUNS_DIR}` to use another "
-        f"folder); until then, upload one above. The paper's own tables are in the other tab."
+        f"The page also opens `lr0fm bench` results databases (`.duckdb`) directly. Results files in "
+        f"`{lb.runs_dir()}` are listed here (set `{lb.ENV_RUNS_DIR}` to use another folder), e.g. after "
+        f"`lr0fm bench ... --db {lb.runs_dir() / 'results.duckdb'}`; or upload one, or give its path, above. "
+        f"The paper's own tables are in the other tab."
     )
     st.code("model,dataset,resolution,top1,n_classes\nclip-vit-b-32,eurosat,hr,0.45,10\n"
             "clip-vit-b-32,eurosat,16,0.21,10", language="csv")
@@ -71,17 +74,22 @@ def show_how_to() -> None:
 
 def load_results() -> tuple[pd.DataFrame, str] | None:
     """The chosen results table and an id of its source, or None (after saying why)."""
-    uploaded = st.file_uploader("Upload a per-dataset results CSV", type="csv")
-    runs = {str(path.relative_to(lb.runs_dir())): path for path in lb.list_runs()}
-    choices = ([f"uploaded: {uploaded.name}"] if uploaded else []) + list(runs)
+    uploaded = st.file_uploader("Upload a per-dataset results CSV or a `lr0fm bench` database",
+                                type=list(lb.RESULTS_READERS))
+    typed = st.text_input("…or open a results file by path", placeholder="results.duckdb or table.csv").strip()
+    typed_file = {f"path: {typed}": Path(typed).expanduser()} if typed else {}
+    listed = {str(path.relative_to(lb.runs_dir())): path for path in lb.list_runs()}
+    runs = {**listed, **typed_file}
+    choices = [*typed_file, *([f"uploaded: {uploaded.name}"] if uploaded else []), *listed]
     if not choices:
         show_how_to()
         return None
     choice = st.selectbox("Results table", choices)
     with shown_errors("Cannot use this results table", stop=False):
         if choice in runs:
-            modified = runs[choice].stat().st_mtime
-            return load_run(str(runs[choice]), modified), f"{runs[choice]}@{modified}"
+            path = runs[choice]
+            modified = path.stat().st_mtime if path.is_file() else 0.0  # a sweep's new rows show on rerun
+            return load_run(str(path), modified), f"{path}@{modified}"
         data = uploaded.getvalue()
         return load_upload(data, uploaded.name), f"upload:{hashlib.sha1(data).hexdigest()}"
     show_how_to()

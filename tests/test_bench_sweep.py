@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import photo_folder
 from lr0fm_core.bench import ResultsDbError, read_predictions, read_results_db, read_runs, write_runs
 from lr0fm_core.bench import results_db
 from lr0fm_core.bench.runner import (
@@ -48,18 +47,6 @@ VOLATILE = ["created_at", "seconds"]  # differ between two runs of the same swee
 def photos(labeled_photos) -> Path:
     """The folder of the shared labeled photos (with labels.csv)."""
     return labeled_photos[0].parents[1]
-
-
-def photo_folder(photos: Path, root: Path, space: str = "cifar10", copies: int = 1) -> Path:
-    """An image folder (one sub-folder per label) of the shared labeled photos of ``space``."""
-    rows = [r for r in csv.DictReader((photos / "labels.csv").open()) if r["label_space"] == space]
-    for row in rows:
-        source = photos / row["path"]
-        for copy in range(copies):
-            target = root / row["label_name"] / f"{copy}_{source.name}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, target)
-    return root
 
 
 @pytest.fixture
@@ -243,6 +230,7 @@ def test_killed_sweep_resumes_to_exactly_the_uninterrupted_rows(photos, tmp_path
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait(timeout=60)
+        process.stdout.close()
     assert process.returncode == -signal.SIGKILL
     partial = read_runs(db)
     assert 0 < len(partial) < 15, "the sweep was not killed partway"

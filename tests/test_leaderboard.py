@@ -1,17 +1,22 @@
 """Leaderboard logic: rankings with rank change vs SAR (checked against a hand computation),
-weight presets, results tables from a runs folder and from uploads."""
+weight presets, results tables (CSVs and `lr0fm bench` databases) from a runs folder, a path
+and uploads."""
 
 from __future__ import annotations
 
 import io
 import json
 import math
+import shutil
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from lr0fm_core import config
 from lr0fm_core import leaderboard as lb
+from lr0fm_core.bench import export_results, read_runs, results_db
 from lr0fm_core.metrics import PAPER_WAR16_WEIGHTS, ResultsTableError, WeightsError, load_weights
 from lr0fm_core.models.registry import get_model_spec
 from lr0fm_core.paper_tables import load_paper_table
@@ -150,12 +155,15 @@ def test_runs_dir_follows_the_environment(monkeypatch, tmp_path):
     assert lb.DEFAULT_RUNS_DIR.parts[-2:] == ("precomputed", "runs")
 
 
-def test_list_runs_finds_csvs_in_a_folder(monkeypatch, tmp_path):
+def test_list_runs_finds_tables_and_databases_in_a_folder(monkeypatch, tmp_path):
     (tmp_path / "2025" / "deep").mkdir(parents=True)
-    for name in ("b.csv", "2025/a.csv", "2025/deep/c.csv", "notes.txt", "2025/provenance.json"):
+    (tmp_path / "folder.csv").mkdir()
+    for name in ("b.csv", "2025/a.csv", "2025/deep/c.csv", "notes.txt", "2025/provenance.json",
+                 "2025/sweep.duckdb", "2025/sweep.duckdb.wal", "d.CSV"):
         (tmp_path / name).write_text("x")
     monkeypatch.setenv(lb.ENV_RUNS_DIR, str(tmp_path))
-    expected = [tmp_path / "2025/a.csv", tmp_path / "2025/deep/c.csv", tmp_path / "b.csv"]
+    expected = [tmp_path / "2025/a.csv", tmp_path / "2025/deep/c.csv", tmp_path / "2025/sweep.duckdb",
+                tmp_path / "b.csv", tmp_path / "d.CSV"]
     assert lb.list_runs() == expected
     assert lb.list_runs(tmp_path / "missing") == []
 
@@ -184,6 +192,57 @@ def test_read_uploaded_table_names_the_file_and_the_bad_rows():
 def test_read_uploaded_table_errors(data, expected):
     with pytest.raises(ResultsTableError, match=expected):
         lb.read_uploaded_table(data, "bad.csv")
+
+
+# ---------------------------------------------------------------- `lr0fm bench` databases
+
+KEY = ["model", "dataset", "resolution"]
+
+
+def test_a_bench_database_reads_as_the_table_it_exports(bench_db, tmp_path):
+    table = lb.read_results_file(bench_db)
+    runs = read_runs(bench_db)
+    assert len(table) == len(runs) == 2 * 2 * 3
+    assert set(table["model"]) == {"lr0fm-tiny-ViT:none", "lr0fm-tiny-ViT-bidir:none"}
+    assert set(table["resolution"]) == {16, 32, "hr"}
+    stored = {(f"{r.model}:{r.pretrained}", r.dataset, r.resolution): r.top1 for r in runs.itertuples()}
+    assert {(r.model, r.dataset, str(r.resolution)): r.top1 for r in table.itertuples()} == stored
+
+    exported = tmp_path / "exported.csv"
+    export_results(bench_db, exported)
+    from_csv = lb.read_results_file(exported)
+    columns = [*KEY, "top1", "n_classes"]
+    pd.testing.assert_frame_equal(table[columns], from_csv[columns], check_dtype=False)
+    by_db, by_csv = lb.rank_models(table, 16).ranking, lb.rank_models(from_csv, 16).ranking
+    assert by_db["model"].tolist() == by_csv["model"].tolist()
+    assert by_db["WAR"].tolist() == pytest.approx(by_csv["WAR"].tolist())
+
+
+def test_an_uploaded_database_reads_like_the_file_and_leaves_no_copy(bench_db):
+    table = lb.read_uploaded_table(bench_db.read_bytes(), "cluster.duckdb")
+    pd.testing.assert_frame_equal(table, lb.read_results_file(bench_db))
+    assert not list(config.cache_dir().glob("upload-*"))
+
+
+def test_bad_databases_are_named_in_the_message(bench_db, tmp_path):
+    with pytest.raises(ResultsTableError, match="holds no results yet"):
+        with results_db.connect(tmp_path / "empty.duckdb"):
+            pass
+        lb.read_results_file(tmp_path / "empty.duckdb")
+    no_hr = tmp_path / "no_hr.duckdb"
+    shutil.copy(bench_db, no_hr)
+    with duckdb.connect(str(no_hr)) as connection:
+        connection.execute("DELETE FROM runs WHERE resolution = 'hr' AND model = 'lr0fm-tiny-ViT'")
+    with pytest.raises(ResultsTableError, match=f"results database {no_hr}: .*hr"):
+        lb.read_results_file(no_hr)
+    with pytest.raises(ValueError, match="does not exist"):
+        lb.read_results_file(tmp_path / "absent.duckdb")
+    with pytest.raises(ResultsTableError, match="not a results file"):
+        lb.read_results_file(tmp_path / "table.parquet")
+    with pytest.raises(ResultsTableError, match="uploaded file 'x.duckdb': .*x.duckdb.*not a valid DuckDB") as err:
+        lb.read_uploaded_table(b"hello", "x.duckdb")
+    assert str(config.cache_dir()) not in str(err.value)
+    assert not list(config.cache_dir().glob("upload-*"))
 
 
 def test_low_resolutions():

@@ -1,15 +1,18 @@
 """The Leaderboard page under Streamlit's AppTest: without a results table (how-to and the
 paper's tables), with one (editing a WAR weight re-ranks exactly as the engine does),
-with a bad one (st.error, the page goes on), and the weight optimizer."""
+with a bad one (st.error, the page goes on), the weight optimizer, and `lr0fm bench` databases
+opened from the runs folder, a typed path and an upload."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lr0fm_core import leaderboard as lb
 from lr0fm_core.leaderboard import ENV_RUNS_DIR
 from lr0fm_core.metrics import REQUIRED_COLUMNS, optimize_weights, summarize
 from lr0fm_core.paper_tables import list_paper_tables, load_paper_table
@@ -128,3 +131,45 @@ def test_the_optimizer_fills_the_editor_and_reports_objectives(runs):
         f"{expected.objective:.3f}", f"{expected.objective_uniform:.3f}", "n/a"]  # d1, d2 are not in Table 11
     edited = at.data_editor[0].value.set_index("dataset")["weight"].to_dict()
     assert edited == pytest.approx(expected.weights)
+
+
+# ---------------------------------------------------------------- `lr0fm bench` databases
+
+def expected_ranking(db: Path) -> pd.DataFrame:
+    """The engine's WAR-16 ranking of a database with the page's default (uniform) weights."""
+    table = lb.read_results_file(db)
+    uniform = {dataset: 1.0 for dataset in lb.datasets_at(table, 16)}
+    return lb.rank_models(table, 16, weights=uniform).ranking
+
+
+def test_a_bench_database_in_the_runs_folder_is_ranked(runs, bench_db):
+    shutil.copy(bench_db, runs / "sweep.duckdb")
+    at = run_page()
+    assert not at.error
+    assert next(s for s in at.selectbox if s.label == "Results table").value == "sweep.duckdb"
+    shown, expected = ranking(at), expected_ranking(bench_db)
+    assert shown["model"].tolist() == expected["model"].tolist()
+    assert shown["WAR"].tolist() == pytest.approx(expected["WAR"].tolist())
+    assert next(s for s in at.selectbox if s.label == "Resolution n (n×n)").options == ["16", "32"]
+
+
+def test_a_database_opens_by_path_and_by_upload(runs, bench_db, tmp_path):
+    at = run_page()
+    at.text_input[0].input(str(tmp_path / "absent.duckdb")).run()
+    assert not at.exception
+    (error,) = at.error
+    assert "absent.duckdb" in error.value and "does not exist" in error.value
+
+    at.text_input[0].input(str(bench_db)).run()
+    assert not at.exception and not at.error
+    assert ranking(at)["model"].tolist() == expected_ranking(bench_db)["model"].tolist()
+
+    at.text_input[0].input("").run()
+    at.file_uploader[0].set_value(("cluster.duckdb", bench_db.read_bytes(), "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    assert next(s for s in at.selectbox if s.label == "Results table").value == "uploaded: cluster.duckdb"
+    assert ranking(at)["model"].tolist() == expected_ranking(bench_db)["model"].tolist()
+    at.file_uploader[0].set_value(("broken.duckdb", b"not a database", "application/octet-stream")).run()
+    assert not at.exception
+    (error,) = at.error
+    assert "'broken.duckdb'" in error.value and "not a valid DuckDB" in error.value
