@@ -97,12 +97,16 @@ def run_degrade(args) -> None:
 
 
 def run_metrics(args) -> None:
+    from .leaderboard import untrained_models, untrained_warning
     from .metrics import metrics_report
     from .resolution import parse_resolution
 
     if args.hr_correct_only:
         return _print_hr_correct_metrics(args)
     table = _metrics_table(args)
+    untrained = untrained_models(table)
+    if untrained:
+        print(f"warning: {untrained_warning(untrained)}", file=sys.stderr)
     report = metrics_report(table, parse_resolution(args.resolution), alpha=args.alpha,
                             weights=args.weights, per_dataset=args.per_dataset)
     if args.json:

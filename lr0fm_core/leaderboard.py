@@ -38,7 +38,7 @@ from .metrics import (
     summarize,
     validate_results_table,
 )
-from .models.registry import list_models
+from .models.registry import RANDOM_INIT, UNTRAINED_WARNING, list_models
 
 ENV_RUNS_DIR = "LR0FM_RUNS_DIR"  # folder of results files: CSV tables, `lr0fm bench` databases
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[1] / "precomputed" / "runs"
@@ -172,6 +172,21 @@ def model_facts(table: pd.DataFrame) -> pd.DataFrame:
         given = pd.to_numeric(table["params"], errors="coerce").groupby(table["model"], sort=False).first()
         params = models.map(given).astype(float).fillna(params)
     return pd.DataFrame({"model": models, "family": family.fillna(UNKNOWN_FAMILY), "params_m": params})
+
+
+def untrained_models(table: pd.DataFrame) -> list[str]:
+    """The models whose results come from random-init weights: ``pretrained`` is ``none``, as
+    ``lr0fm bench`` stores ``M:none`` runs ([] for a table without a ``pretrained`` column)."""
+    if "pretrained" not in table.columns:
+        return []
+    random_init = table["pretrained"].astype(str).str.strip().str.lower().eq(RANDOM_INIT)
+    return list(pd.unique(table.loc[random_init, "model"]))
+
+
+def untrained_warning(models: Sequence[str]) -> str:
+    """What to tell the user about ``untrained_models``."""
+    return (f"{', '.join(models)}: {UNTRAINED_WARNING}. Their accuracies measure an untrained network, "
+            "not the model; the ranking is shown for checking the pipeline only.")
 
 
 def rank_change_label(change: int) -> str:

@@ -131,6 +131,9 @@ def show_results() -> None:
     if loaded is None:
         return
     table, source = loaded
+    untrained = lb.untrained_models(table)
+    if untrained:
+        st.warning(lb.untrained_warning(untrained))
     with shown_errors("Cannot rank the models"):
         resolutions = lb.low_resolutions(table)
     left, middle, right = st.columns(3)

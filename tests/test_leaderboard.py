@@ -218,6 +218,16 @@ def test_a_bench_database_reads_as_the_table_it_exports(bench_db, tmp_path):
     assert by_db["WAR"].tolist() == pytest.approx(by_csv["WAR"].tolist())
 
 
+def test_random_init_results_are_named_untrained(bench_db):
+    table = lb.read_results_file(bench_db)
+    assert sorted(lb.untrained_models(table)) == ["lr0fm-tiny-ViT-bidir:none", "lr0fm-tiny-ViT:none"]
+    one_trained = table.assign(pretrained=table["model"].map({"lr0fm-tiny-ViT:none": "openai",
+                                                              "lr0fm-tiny-ViT-bidir:none": " NONE"}))
+    assert lb.untrained_models(one_trained) == ["lr0fm-tiny-ViT-bidir:none"]
+    assert lb.untrained_models(table.drop(columns="pretrained")) == []
+    assert "lr0fm-tiny-ViT-bidir:none: untrained" in lb.untrained_warning(["lr0fm-tiny-ViT-bidir:none"])
+
+
 def test_an_uploaded_database_reads_like_the_file_and_leaves_no_copy(bench_db):
     table = lb.read_uploaded_table(bench_db.read_bytes(), "cluster.duckdb")
     pd.testing.assert_frame_equal(table, lb.read_results_file(bench_db))

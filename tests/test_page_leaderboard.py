@@ -75,7 +75,7 @@ def test_editing_a_weight_reranks_as_the_engine_does(runs):
     table = synthetic_table()
     table.to_csv(runs / "synthetic.csv", index=False)
     at = run_page()
-    assert not at.error
+    assert not at.error and not at.warning
     before = ranking(at)
     assert list(before["model"]) == list(summarize(table, 16).models["model"]) == ["m1", "m3", "m2"]
 
@@ -146,6 +146,9 @@ def test_a_bench_database_in_the_runs_folder_is_ranked(runs, bench_db):
     shutil.copy(bench_db, runs / "sweep.duckdb")
     at = run_page()
     assert not at.error
+    (warning,) = at.warning  # the sweep ran random-init models: never shown as real results
+    assert "untrained" in warning.value
+    assert "lr0fm-tiny-ViT:none" in warning.value and "lr0fm-tiny-ViT-bidir:none" in warning.value
     assert next(s for s in at.selectbox if s.label == "Results table").value == "sweep.duckdb"
     shown, expected = ranking(at), expected_ranking(bench_db)
     assert shown["model"].tolist() == expected["model"].tolist()

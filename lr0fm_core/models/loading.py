@@ -28,10 +28,9 @@ import open_clip
 import torch
 
 from .. import config
+from .registry import RANDOM_INIT, UNTRAINED_WARNING
 
-RANDOM_INIT = "none"
 RANDOM_INIT_SEED = 0
-UNTRAINED_WARNING = "untrained: predictions are meaningless (random-init weights)"
 NETWORK_PROBE_TIMEOUT_S = 3.0
 CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".npz")
 CHECKPOINT_PREFERENCE = (  # inside a folder, first match wins

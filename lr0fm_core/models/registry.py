@@ -26,6 +26,8 @@ import pandas as pd
 FAMILIES = ("CLIP", "OpenCLIP", "MetaCLIP", "CLIPA", "SigLIP", "CoCa", "EVA-CLIP")
 TEXT_TOWERS = ("causal", "bidirectional")
 DEFAULT_MODEL_KEY = "clip-vit-b-32"
+RANDOM_INIT = "none"  # the pretrained tag of random-init weights (no download)
+UNTRAINED_WARNING = "untrained: predictions are meaningless (random-init weights)"
 
 
 class UnknownModelError(ValueError):
