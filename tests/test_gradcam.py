@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -122,3 +124,44 @@ def test_jet_matches_matplotlib_and_overlay_blends():
     assert np.asarray(overlay(view, heat + 1, alpha=1))[0, 0].tolist() == jet(np.ones(1))[0].tolist()
     with pytest.raises(GradCAMError, match="does not match"):
         overlay(view, np.zeros((8, 6)))
+
+
+def test_a_capture_records_only_its_own_threads_forwards(model, head, view):
+    """App sessions share one model: another thread's forward during a capture must neither be
+    recorded nor change what the capture records; hooks do not pile up over captures."""
+    mine, theirs = torch.randn(1, 3, 64, 64), torch.randn(2, 3, 64, 64)
+    with torch.no_grad(), capture_layers(model.model) as alone:
+        model.model.encode_image(mine)
+    entered, other_done = threading.Event(), threading.Event()
+    seen = {}
+
+    def capture_in_this_thread():
+        with torch.no_grad(), capture_layers(model.model) as captured:
+            entered.set()
+            other_done.wait(timeout=60)
+            seen["before"] = dict(captured)
+            model.model.encode_image(mine)
+            seen["after"] = dict(captured)
+
+    def forward_in_another_thread():
+        entered.wait(timeout=60)
+        with torch.no_grad():
+            seen["other"] = model.model.encode_image(theirs)
+        other_done.set()
+
+    threads = [threading.Thread(target=capture_in_this_thread), threading.Thread(target=forward_in_another_thread)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert seen["before"] == {}
+    assert seen["after"].keys() == alone.keys()
+    for name, tokens in alone.items():
+        assert torch.equal(seen["after"][name], tokens), name
+    with torch.no_grad():
+        assert torch.equal(seen["other"], model.model.encode_image(theirs))
+
+    hooks = len(model.model.visual.conv1._forward_hooks)
+    for _ in range(3):
+        grad_cam(model, head, view, 0)
+    assert len(model.model.visual.conv1._forward_hooks) == hooks

@@ -13,6 +13,9 @@ block's input: where LR-TK0's LR tokens go (Fig. 10 left).
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Callable
 
@@ -112,32 +115,62 @@ def capture_layers(model: nn.Module, layers: list[str] | None = None):
     stay attached to the autograd graph and lie on the path to the model's output (a layer whose
     output is not batch-first tokens passes on its recorded tokens, reshaped back), so gradients
     with respect to them can be taken (Grad-CAM). The patch embedding is recorded with anything
-    :func:`add_to_spatial_tokens` adds to it.
+    :func:`add_to_spatial_tokens` adds to it. Only forwards in the caller's thread (context) are
+    recorded: other threads (app sessions) may run the same model meanwhile, unaffected.
     """
     layout = vision_layout(model)
-    modules = dict(zip(layout.layer_names, (layout.patch_embed, *layout.blocks)))
     wanted = layout.layer_names if layers is None else layers
-    unknown = [name for name in wanted if name not in modules]
+    unknown = [name for name in wanted if name not in layout.layer_names]
     if unknown:
         raise ValueError(f"unknown layers {unknown}; this model has {layout.layer_names[0]}..{layout.layer_names[-1]}")
+    _install_capture_hooks(layout)
     captured: dict[str, torch.Tensor] = {}
-
-    def hook_for(name: str):
-        def hook(module, args, output):
-            tensor = output[0] if isinstance(output, tuple) else output
-            tokens = captured[name] = _as_tokens(tensor, layout, name == PATCH_EMBED)
-            if tokens is tensor:
-                return None
-            rebuilt = _from_tokens(tokens, tensor, layout, name == PATCH_EMBED)  # same values, computed from `tokens`
-            return (rebuilt, *output[1:]) if isinstance(output, tuple) else rebuilt
-        return hook
-
-    handles = [modules[name].register_forward_hook(hook_for(name)) for name in wanted]
+    reset = _CAPTURE.set(_Capture(layout.patch_embed, frozenset(wanted), captured))
     try:
         yield captured
     finally:
-        for handle in handles:
-            handle.remove()
+        _CAPTURE.reset(reset)
+
+
+@dataclass(frozen=True)
+class _Capture:
+    """What the capture hooks record in the current context: which tower, which layers, and where."""
+
+    tower: nn.Module  # its patch embedding: one per image tower
+    layers: frozenset[str]
+    captured: dict[str, torch.Tensor]
+
+
+_CAPTURE: ContextVar[_Capture | None] = ContextVar("lr0fm_capture_layers", default=None)
+_CAPTURE_HOOKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # patch embedding -> hook handles
+_CAPTURE_LOCK = threading.Lock()
+
+
+def _install_capture_hooks(layout: VisionLayout) -> None:
+    """Forward hooks (once per tower, never removed) that record for the capture active in the
+    forward's own context: hooks added and removed per call would race other threads' forwards."""
+    with _CAPTURE_LOCK:
+        if layout.patch_embed in _CAPTURE_HOOKS:
+            return
+        tower = weakref.ref(layout.patch_embed)
+
+        def hook_for(name: str):
+            is_patch_embed = name == PATCH_EMBED
+
+            def hook(module, args, output):
+                active = _CAPTURE.get()
+                if active is None or active.tower is not tower() or name not in active.layers:
+                    return None
+                tensor = output[0] if isinstance(output, tuple) else output
+                tokens = active.captured[name] = _as_tokens(tensor, layout, is_patch_embed)
+                if tokens is tensor:
+                    return None
+                rebuilt = _from_tokens(tokens, tensor, layout, is_patch_embed)  # same values, computed from `tokens`
+                return (rebuilt, *output[1:]) if isinstance(output, tuple) else rebuilt
+            return hook
+
+        modules = zip(layout.layer_names, (layout.patch_embed, *layout.blocks))
+        _CAPTURE_HOOKS[layout.patch_embed] = [module.register_forward_hook(hook_for(name)) for name, module in modules]
 
 
 TokenAddition = Callable[[int], "torch.Tensor | None"]
