@@ -7,7 +7,9 @@ from lr0fm_core.io import SUPPORTED_EXTENSIONS
 from lr0fm_core.models.loading import UNTRAINED_WARNING
 from lr0fm_core.pipeline import shorter_side_size
 from lr0fm_core.resolution import HR
-from lr0fm_core.ui import explorer_charts, session, shown_errors, widgets
+from lr0fm_core.ui import ensure_app_shell, explorer_charts, session, shown_errors, widgets
+
+ensure_app_shell()
 
 st.title("Resolution explorer")
 st.caption("How a zero-shot model's answer changes as the same photo gets fewer pixels: each stop shrinks the "

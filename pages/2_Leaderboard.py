@@ -10,8 +10,10 @@ import streamlit as st
 from lr0fm_core import leaderboard as lb
 from lr0fm_core.metrics import DEFAULT_ALPHA, REQUIRED_COLUMNS, optimize_weights
 from lr0fm_core.paper_tables import list_paper_tables, load_paper_table
+from lr0fm_core.ui import ensure_app_shell, shown_errors
 from lr0fm_core.ui import leaderboard_charts as charts
-from lr0fm_core.ui import shown_errors
+
+ensure_app_shell()
 
 PERCENT = st.column_config.NumberColumn(format="%.1f")
 

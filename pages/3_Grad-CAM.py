@@ -9,7 +9,9 @@ from lr0fm_core import explore, gradcam
 from lr0fm_core.lr_tokens import head_for_tokens, load_lr_tokens
 from lr0fm_core.pipeline import model_view
 from lr0fm_core.resolution import HR
-from lr0fm_core.ui import session, shown_errors, widgets
+from lr0fm_core.ui import ensure_app_shell, session, shown_errors, widgets
+
+ensure_app_shell()
 
 TOP1 = -1  # class choice: each panel's own top-1 label
 

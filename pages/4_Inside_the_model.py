@@ -20,7 +20,9 @@ from lr0fm_core.metrics import read_results_table
 from lr0fm_core.models.vision_blocks import vision_layout
 from lr0fm_core.pipeline import PAPER_RESOLUTIONS
 from lr0fm_core.resolution import HR
-from lr0fm_core.ui import inside_charts, session, shown_errors, widgets
+from lr0fm_core.ui import ensure_app_shell, inside_charts, session, shown_errors, widgets
+
+ensure_app_shell()
 
 FEATURE_CACHE_BYTES = 2 * 2**30  # features kept per (model, image set, resolution, tokens), oldest dropped first
 MAX_TOKEN_IMAGES = 16  # all-token features of an image set: images used (memory grows with tokens × layers)

@@ -1,7 +1,7 @@
 """A real browser on the real app: `streamlit run app.py`, Debian's Chromium driven by Playwright.
 
 Uploads a photo to the resolution explorer, moves the resolution slider, and checks that the
-top-5 list follows. A screenshot goes to ``test-artifacts/`` (or ``$LR0FM_TEST_ARTIFACTS``).
+top-5 list follows; a first visit straight to a page URL gets the app's navigation and sidebar. A screenshot goes to ``test-artifacts/`` (or ``$LR0FM_TEST_ARTIFACTS``).
 The model is the tiny random-init architecture: its predictions are meaningless, only the
 mechanics are tested.
 """
@@ -34,8 +34,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def serve_app(tmp_path_factory):
+    """Start `streamlit run app.py` on a free port; yield its URL once healthy, stop it after."""
     port = free_port()
     env = {**os.environ, "LR0FM_RANDOM_INIT": "1", "LR0FM_APP_MODEL": "lr0fm-tiny-ViT",
            "LR0FM_CACHE_DIR": str(tmp_path_factory.mktemp("cache")), "LR0FM_DEVICE": "cpu"}
@@ -61,6 +61,37 @@ def app_url(tmp_path_factory):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    yield from serve_app(tmp_path_factory)
+
+
+@pytest.fixture
+def fresh_app_url(tmp_path_factory):
+    """A server no browser has visited yet."""
+    yield from serve_app(tmp_path_factory)
+
+
+def test_a_first_visit_straight_to_a_page_url_gets_the_app_shell(fresh_app_url):
+    """Streamlit's legacy `pages/` mode would run the page alone (no navigation labels of app.py,
+    no model sidebar) when a page URL is the server's first request."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        expect.set_options(timeout=90_000)
+        try:
+            page.goto(f"{fresh_app_url}/Leaderboard")
+            sidebar = page.get_by_test_id("stSidebar")
+            expect(sidebar.get_by_text("Random-init weights (no download)")).to_be_visible()
+            expect(sidebar.get_by_role("link", name="Home")).to_be_visible()
+            expect(page.get_by_role("heading", name="Leaderboard")).to_be_visible()
+            assert page.url.rstrip("/").endswith("/Leaderboard")
+        finally:
+            browser.close()
 
 
 def top5(page) -> list[str]:

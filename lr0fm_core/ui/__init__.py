@@ -35,6 +35,21 @@ def available_pages(app_dir: str | Path) -> list[PageEntry]:
     return [page for page in PAGES if (Path(app_dir) / page.file).is_file()]
 
 
+def ensure_app_shell() -> None:
+    """Call first in every page: make sure the page runs inside ``app.py`` (navigation, sidebar).
+
+    Because ``pages/`` exists, Streamlit serves the first request after a server start in its
+    legacy multipage mode until ``app.py`` calls ``st.navigation``; a first visit straight to a
+    page URL then runs the page script alone, without the model sidebar. This switches that mode
+    off and reruns, which goes through ``app.py`` to the same page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 @contextlib.contextmanager
 def shown_errors(context: str, stop: bool = True):
     """Show a ``ValueError``/``OSError`` raised inside as ``st.error("<context>: <message>")``, no traceback.
