@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -194,14 +195,59 @@ def test_ucf101_missing_frame_is_named(tmp_path):
         build_dataset("ucf101", tmp_path)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("av") is not None,
-                    reason="PyAV is installed here, so videos are readable and there is no error to check")
-def test_ucf101_videos_without_pyav_say_what_to_install(tmp_path):
+def test_ucf101_videos_without_pyav_say_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "av", None)  # as if PyAV were not installed
     root = tmp_path / "ucf101"
     _ucf101_split(root)
     (root / "UCF-101" / "YoYo").mkdir(parents=True)
     with pytest.raises(DatasetError, match="PyAV"):
         build_dataset("ucf101", tmp_path)
+
+
+FRAME_COLORS = [(20 + 25 * i, 230 - 25 * i, 60 + 15 * i) for i in range(9)]  # one solid colour per frame
+
+
+def write_video(path, colors=FRAME_COLORS, size=(64, 48)):
+    """An MPEG-4 Part 2 AVI (UCF101's own codec family), one solid-colour frame per colour, with PyAV."""
+    av = pytest.importorskip("av")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.bit_rate = 4_000_000
+        for color in colors:
+            frame = av.VideoFrame.from_image(Image.new("RGB", size, color))
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_ucf101_from_videos_takes_each_videos_middle_frame(tmp_path):
+    root = tmp_path / "ucf101"
+    _ucf101_split(root)
+    write_video(root / "UCF-101" / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g01_c01.avi")
+    write_video(root / "UCF-101" / "YoYo" / "v_YoYo_g02_c03.avi", colors=FRAME_COLORS[:4])
+    images = build_dataset("ucf101", tmp_path)
+    assert classnames_of(images) == ["Apply Eye Makeup", "Yo Yo"]
+    for index, middle in ((0, 4), (1, 2)):  # frame n // 2 of n = 9 and n = 4
+        image, _ = images[index]
+        assert image.mode == "RGB" and image.size == (64, 48)
+        mean = np.asarray(image, dtype=float).reshape(-1, 3).mean(axis=0)
+        distances = [np.abs(mean - color).max() for color in FRAME_COLORS]
+        assert int(np.argmin(distances)) == middle and distances[middle] < 8, (index, mean)
+
+
+def test_an_unreadable_video_is_named(tmp_path):
+    pytest.importorskip("av")
+    root = tmp_path / "ucf101"
+    _ucf101_split(root)
+    write_video(root / "UCF-101" / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g01_c01.avi")
+    broken = root / "UCF-101" / "YoYo" / "v_YoYo_g02_c03.avi"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"RIFF\x00\x00not a video")
+    images = build_dataset("ucf101", tmp_path)
+    with pytest.raises(DatasetError, match="cannot read video .*v_YoYo_g02_c03.avi"):
+        images[1]
 
 
 def test_torchvision_dtd_split_1_test_maps_folder_classes(tmp_path):
