@@ -16,11 +16,9 @@ def middle_frame(path: str | os.PathLike) -> Image.Image:
 
     try:
         with av.open(os.fspath(path)) as container:
-            count = sum(1 for _ in container.decode(video=0))
-        with av.open(os.fspath(path)) as container:
-            for index, frame in enumerate(container.decode(video=0)):
-                if index == count // 2:
-                    return frame.to_image().convert("RGB")
+            frames = list(container.decode(video=0))  # one pass: headers' frame counts can be wrong
+            if frames:
+                return frames[len(frames) // 2].to_image().convert("RGB")
     except Exception as exc:  # PyAV raises its own error types for every container/codec problem
         raise DatasetError(f"cannot read video {Path(path)}: {exc}") from exc
     raise DatasetError(f"video {Path(path)} has no frames")
