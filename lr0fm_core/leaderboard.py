@@ -185,7 +185,8 @@ def untrained_models(table: pd.DataFrame) -> list[str]:
 
 def untrained_warning(models: Sequence[str]) -> str:
     """What to tell the user about ``untrained_models``."""
-    return (f"{', '.join(models)}: {UNTRAINED_WARNING}. Their accuracies measure an untrained network, "
+    verb = "is" if len(models) == 1 else "are"
+    return (f"{', '.join(models)} {verb} {UNTRAINED_WARNING}. Their accuracies measure an untrained network, "
             "not the model; the ranking is shown for checking the pipeline only.")
 
 
