@@ -5,6 +5,7 @@ from importlib import resources
 
 import pytest
 
+from lr0fm_core.metrics import PAPER_WAR16_WEIGHTS
 from lr0fm_core.zeroshot.labels import (
     DATASET_IDS,
     LabelSet,
@@ -65,6 +66,8 @@ def test_dataset_ids_are_the_papers_15_in_order():
         "imagenet", "imagenet_a", "imagenet_v2", "imagenet_r", "imagenet_sketch", "caltech101", "dtd",
         "food101", "sun397", "cars", "fgvc_aircraft", "pets", "flowers102", "eurosat", "ucf101",
     )
+    # `lr0fm bench` stores results under these ids: the leaderboard's Table 11 preset must find them all
+    assert set(DATASET_IDS) == set(PAPER_WAR16_WEIGHTS)
 
 
 @pytest.mark.parametrize("dataset_id", sorted(TABLE7))
