@@ -215,10 +215,9 @@ def main() -> None:
         return
     os.environ.setdefault("LR0FM_CACHE_DIR", tempfile.mkdtemp(prefix="lr0fm-bench-"))
 
-    from lr0fm_core.bench.runner import ResolutionViews, evaluate
+    from lr0fm_core.bench.runner import evaluate
     from lr0fm_core.datasets import build_dataset
     from lr0fm_core.models.loading import load_model
-    from lr0fm_core.pipeline import lr_transform
     from lr0fm_core.zeroshot.head import build_zero_shot_head
 
     with tempfile.TemporaryDirectory(prefix="lr0fm-sweep-") as tmp:
