@@ -164,15 +164,15 @@ def run_train_lr_tokens(args) -> None:
 
 def _metrics_table(args):
     """The per-dataset results table of `lr0fm metrics`: a CSV, or a `lr0fm bench` database (--db)."""
-    from .metrics import read_results_table, validate_results_table
+    from .metrics import read_results_table
 
     if (args.table is None) == (args.db is None):
         raise ValueError("give either a results table CSV or --db DATABASE (from `lr0fm bench`)")
     if args.db is None:
         return read_results_table(args.table)
-    from .bench import read_results_db
+    from .bench import read_results_database
 
-    return validate_results_table(read_results_db(args.db))
+    return read_results_database(args.db)
 
 
 def _print_hr_correct_metrics(args) -> None:

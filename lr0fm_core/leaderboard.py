@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import config
-from .bench import read_results_db
+from .bench import read_results_database
 from .metrics import (
     DEFAULT_ALPHA,
     HR,
@@ -62,18 +62,6 @@ PAPER_FALLBACK_WEIGHT = 1.0
 def runs_dir() -> Path:
     """Folder of results files: ``$LR0FM_RUNS_DIR`` or ``precomputed/runs``."""
     return Path(os.environ.get(ENV_RUNS_DIR) or DEFAULT_RUNS_DIR)
-
-
-def read_results_database(path: str | os.PathLike) -> pd.DataFrame:
-    """The validated per-dataset results table of a ``lr0fm bench`` database (also while a
-    sweep is still writing it); errors name the file."""
-    table = read_results_db(path)
-    if table.empty:
-        raise ResultsTableError(f"results database {path} holds no results yet")
-    try:
-        return validate_results_table(table)
-    except ResultsTableError as err:
-        raise ResultsTableError(f"results database {path}: {err}") from err
 
 
 # Readers of results files by suffix: each returns a validated per-dataset results table.

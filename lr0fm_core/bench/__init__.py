@@ -9,6 +9,7 @@ from .results_db import (
     display_model_name,
     export_results,
     read_predictions,
+    read_results_database,
     read_results_db,
     read_runs,
     read_top1_correct,
@@ -16,6 +17,6 @@ from .results_db import (
 )
 
 __all__ = [
-    "ResultsDbError", "display_model_name", "export_results", "read_predictions", "read_results_db", "read_runs",
-    "read_top1_correct", "write_runs",
+    "ResultsDbError", "display_model_name", "export_results", "read_predictions", "read_results_database",
+    "read_results_db", "read_runs", "read_top1_correct", "write_runs",
 ]

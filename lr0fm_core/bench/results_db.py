@@ -236,6 +236,20 @@ def read_results_db(path: str | os.PathLike) -> pd.DataFrame:
             .drop(columns="_order").reset_index(drop=True)[list(ENGINE_COLUMNS)])
 
 
+def read_results_database(path: str | os.PathLike) -> pd.DataFrame:
+    """:func:`read_results_db`, validated (``metrics.validate_results_table``): what ``lr0fm metrics
+    --db`` and the leaderboard rank, also while a sweep is still writing it; errors name the file."""
+    from ..metrics import ResultsTableError, validate_results_table  # the metrics stack only when ranking
+
+    table = read_results_db(path)
+    if table.empty:
+        raise ResultsTableError(f"results database {path} holds no results yet")
+    try:
+        return validate_results_table(table)
+    except ResultsTableError as err:
+        raise ResultsTableError(f"results database {path}: {err}") from err
+
+
 def export_results(path: str | os.PathLike, out: str | os.PathLike) -> pd.DataFrame:
     """Write :func:`read_results_db` as CSV to ``out`` and return it."""
     table = read_results_db(path)
