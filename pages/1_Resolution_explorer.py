@@ -3,7 +3,6 @@
 import streamlit as st
 
 from lr0fm_core import explore
-from lr0fm_core.io import SUPPORTED_EXTENSIONS
 from lr0fm_core.models.loading import UNTRAINED_WARNING
 from lr0fm_core.pipeline import shorter_side_size
 from lr0fm_core.resolution import HR
@@ -22,14 +21,7 @@ with photo_column:
     if st.radio("Photo", ["Sample gallery", "Your photos"], horizontal=True, key="explore_source") == "Sample gallery":
         photos = [widgets.sample_photo("explore_gallery")]
     else:
-        uploads = st.file_uploader("Photos", type=list(SUPPORTED_EXTENSIONS), accept_multiple_files=True,
-                                   key="explore_uploads")
-        photos, errors = session.uploaded_photos(uploads or [])
-        for message in errors:
-            st.error(message)
-        if not photos:
-            st.info("Upload one or more photos (JPEG, PNG, WebP, BMP, TIFF or GIF).")
-            st.stop()
+        photos = widgets.uploaded_photos("explore_uploads", multiple=True)
     photo = photos[st.selectbox("Photo to explore", range(len(photos)), format_func=lambda i: photos[i].name,
                                 key="explore_photo")] if len(photos) > 1 else photos[0]
 

@@ -1,4 +1,4 @@
-"""Input widgets that several pages share: the label-set picker, a gallery photo and a one-photo upload."""
+"""Input widgets that several pages share: the label-set picker, a gallery photo and photo uploads."""
 
 from __future__ import annotations
 
@@ -33,13 +33,21 @@ def sample_photo(key: str, index: int = 0, help: str | None = None) -> Photo:
     return session.gallery_photo(file)
 
 
-def uploaded_photo(key: str) -> Photo:
-    """One uploaded photo; a bad file shows an error, and without a photo the page stops with a hint."""
-    upload = st.file_uploader("Photo", type=list(SUPPORTED_EXTENSIONS), key=key)
-    photos, errors = session.uploaded_photos([upload] if upload else [])
+def uploaded_photos(key: str, multiple: bool = False) -> list[Photo]:
+    """Uploaded photos (one, or several with ``multiple``); each bad file shows an error, and
+    without a readable photo the page stops with a hint."""
+    uploads = st.file_uploader("Photos" if multiple else "Photo", type=list(SUPPORTED_EXTENSIONS),
+                               accept_multiple_files=multiple, key=key)
+    files = (uploads or []) if multiple else ([uploads] if uploads else [])
+    photos, errors = session.uploaded_photos(files)
     for message in errors:
         st.error(message)
     if not photos:
-        st.info("Upload a photo (JPEG, PNG, WebP, BMP, TIFF or GIF).")
+        st.info(f"Upload {'one or more photos' if multiple else 'a photo'} (JPEG, PNG, WebP, BMP, TIFF or GIF).")
         st.stop()
-    return photos[0]
+    return photos
+
+
+def uploaded_photo(key: str) -> Photo:
+    """One uploaded photo (see :func:`uploaded_photos`)."""
+    return uploaded_photos(key)[0]
