@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from markdown_table import print_table
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,9 +53,7 @@ def main() -> None:
 
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
           f"{torch.__version__}, {args.threads} threads, open_clip {open_clip.__version__}\n")
-    print("| measurement | result | detail | goal |\n|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(("measurement", "result", "detail", "goal"), rows)
 
 
 def _head_row(loaded, label_set):

@@ -24,6 +24,8 @@ import time
 import numpy as np
 import torch
 
+from markdown_table import print_table
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,9 +74,7 @@ def main() -> None:
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{args.threads} threads; load average (1, 5, 15 min) at the end: {load}\n")
-    print("| measurement | result | detail | goal |\n|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(("measurement", "result", "detail", "goal"), rows)
 
 
 if __name__ == "__main__":

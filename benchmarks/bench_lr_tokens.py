@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from markdown_table import print_table
+
 
 def make_images(folder: Path, count: int, size: tuple[int, int] = (320, 240)) -> list[Path]:
     """Smooth random colour fields, like downscaled photos (decoding and resizing cost included)."""
@@ -128,10 +130,7 @@ def main() -> None:
 
     print(f"LR-TK0 benchmarks ({platform.processor() or platform.machine()}, {args.threads} threads, "
           f"torch {torch.__version__}, load average {os.getloadavg()[0]:.2f})\n")
-    print("| what | result | notes |")
-    print("|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(("what", "result", "notes"), rows)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from markdown_table import print_table
+
 RESOLUTIONS = (16, 32, 64, 128, "hr")
 MODEL = "ViT-B-32"
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "labeled_photos"
@@ -97,17 +99,26 @@ class SingleResolution(Dataset):
 
 
 @torch.inference_mode()
-def separate_passes(loaded, weights, images, indices, batch_size: int, workers: int) -> float:
-    """One pass per resolution, each decoding every image again; returns seconds."""
+def resolution_pass(loaded, weights, images, resolution, indices, batch_size: int, workers: int) -> int:
+    """A per-resolution script's pass: decode every image, Listing 1 at ``resolution``, forward,
+    top-5; returns the number of top-1 hits."""
     from lr0fm_core.pipeline import lr_transform
 
+    transform = lr_transform(resolution, loaded.resolution, loaded.mean, loaded.std)
+    hits = 0
+    for batch, targets in DataLoader(SingleResolution(images, transform, indices), batch_size=batch_size,
+                                     num_workers=workers):
+        features = torch.nn.functional.normalize(loaded.model.encode_image(batch).float(), dim=-1)
+        top5 = (features @ weights.T).topk(5, dim=-1).indices
+        hits += int((top5[:, 0] == targets).sum())
+    return hits
+
+
+def separate_passes(loaded, weights, images, indices, batch_size: int, workers: int) -> float:
+    """One pass per resolution, each decoding every image again; returns seconds."""
     start = time.perf_counter()
     for resolution in RESOLUTIONS:
-        transform = lr_transform(resolution, loaded.resolution, loaded.mean, loaded.std)
-        loader = DataLoader(SingleResolution(images, transform, indices), batch_size=batch_size, num_workers=workers)
-        for batch, _ in loader:
-            features = torch.nn.functional.normalize(loaded.model.encode_image(batch).float(), dim=-1)
-            (features @ weights.T).topk(5, dim=-1)
+        resolution_pass(loaded, weights, images, resolution, indices, batch_size, workers)
     return time.perf_counter() - start
 
 
@@ -152,20 +163,12 @@ def per_resolution_run(folder: Path, resolution, batch_size: int, workers: int) 
     one resolution (every image decoded); returns its top-1."""
     from lr0fm_core.datasets import build_dataset
     from lr0fm_core.models.loading import load_model
-    from lr0fm_core.pipeline import lr_transform
     from lr0fm_core.zeroshot.head import build_zero_shot_head
 
     images = build_dataset(f"imagefolder:{folder}")
     loaded = load_model(MODEL, "none", device="cpu")
     weights = build_zero_shot_head(loaded, images.label_set, use_cache=False).weights
-    transform = lr_transform(resolution, loaded.resolution, loaded.mean, loaded.std)
-    correct = 0
-    with torch.inference_mode():
-        for batch, targets in DataLoader(SingleResolution(images, transform), batch_size=batch_size,
-                                         num_workers=workers):
-            features = torch.nn.functional.normalize(loaded.model.encode_image(batch).float(), dim=-1)
-            correct += int(((features @ weights.T).argmax(dim=-1) == targets).sum())
-    return correct / len(images)
+    return resolution_pass(loaded, weights, images, resolution, None, batch_size, workers) / len(images)
 
 
 def timed_process(command: list[str], threads: int) -> float:
@@ -279,10 +282,7 @@ def main() -> None:
     print(f"\n### `lr0fm bench` sweep, random-init ViT-B-32, {n} images x {r} resolutions, "
           f"{args.threads} threads, {args.workers} workers ({platform.processor() or platform.machine()}, "
           f"load {os.getloadavg()[0]:.1f})\n")
-    print("| measurement | result | note |")
-    print("|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(("measurement", "result", "note"), rows)
 
 
 if __name__ == "__main__":
